@@ -1,0 +1,1 @@
+//! Sourcegate control plane (work in progress: see issue 4).
