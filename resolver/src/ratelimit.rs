@@ -1,0 +1,106 @@
+//! Reading rate-limit signals from origin responses.
+//!
+//! Rules (see `shared/notes/reliability.md`):
+//! - A `429`, or a `403` from a Git origin, means "rate limited" (GitHub answers either; its raw
+//!   host sends 429 without rate-limit headers).
+//! - The wait is `Retry-After` (delay-seconds or HTTP-date, RFC 9110 §10.2.3), else
+//!   `x-ratelimit-reset` (UTC epoch seconds, GitHub's REST API), else at least 60 s with up to
+//!   +25 % jitter; always capped at 30 minutes (GitHub: "our timeout is 30 minutes").
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+
+use crate::config::OriginKind;
+
+/// Wait when an origin rate-limits without saying for how long (GitHub's "at least one minute").
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// Longest wait honoured, whatever the origin says (30 minutes).
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(30 * 60);
+
+/// Whether `status` from an origin of `kind` is a rate-limit answer.
+pub fn is_rate_limited(kind: OriginKind, status: u16) -> bool {
+    status == 429 || (status == 403 && kind == OriginKind::Git)
+}
+
+/// How long an origin asked us to stay away, from its headers, before jitter and capping.
+///
+/// Reads `Retry-After` (seconds or HTTP-date) first, then `x-ratelimit-reset` (epoch seconds).
+/// `now` is the wall clock used for the absolute forms. `None` when neither header is usable.
+pub fn requested_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if let Some(v) = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = httpdate::parse_http_date(v) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
+    }
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())?;
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The cooldown to apply: the origin's requested wait (capped at [`MAX_COOLDOWN`]), or
+/// [`DEFAULT_COOLDOWN`] plus `jitter` (a fraction in `0.0..1.0` of 25 % of it) when it gave none.
+/// An explicit `Retry-After: 0` still yields a one-second cooldown so a storm cannot start.
+pub fn cooldown(requested: Option<Duration>, jitter: f64) -> Duration {
+    match requested {
+        Some(d) => d.clamp(Duration::from_secs(1), MAX_COOLDOWN),
+        None => DEFAULT_COOLDOWN.mul_f64(1.0 + 0.25 * jitter.clamp(0.0, 1.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_seconds_and_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("120"));
+        assert_eq!(requested_wait(&h, now), Some(Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        h.insert("retry-after", HeaderValue::from_str(&later).unwrap());
+        assert_eq!(requested_wait(&h, now), Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn ratelimit_reset_header() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1700000300"));
+        assert_eq!(requested_wait(&h, now), Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn cooldown_defaults_and_caps() {
+        assert_eq!(cooldown(None, 0.0), Duration::from_secs(60));
+        assert_eq!(cooldown(None, 1.0), Duration::from_secs(75));
+        assert_eq!(
+            cooldown(Some(Duration::from_secs(7200)), 0.5),
+            MAX_COOLDOWN
+        );
+        assert_eq!(cooldown(Some(Duration::ZERO), 0.5), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn which_statuses_are_rate_limits() {
+        assert!(is_rate_limited(OriginKind::Git, 429));
+        assert!(is_rate_limited(OriginKind::Git, 403));
+        assert!(is_rate_limited(OriginKind::Cdn, 429));
+        assert!(!is_rate_limited(OriginKind::Cdn, 403));
+        assert!(!is_rate_limited(OriginKind::Git, 503));
+    }
+}

@@ -1,0 +1,181 @@
+//! Per-resolver request statistics: the seed's counters plus per-origin counts and latency
+//! percentiles.
+//!
+//! Counted on [`crate::Resolver::fetch`] and [`crate::Resolver::report_outcome`] (one per
+//! logical request, whatever the number of attempts), not on `resolve_url`, which stays free of
+//! shared writes so threads do not contend on the hot path.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::config::OriginKind;
+
+#[derive(Debug, Default)]
+struct OriginCounters {
+    served: AtomicU64,
+    failures: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// Live counters, updated with relaxed atomics; the latency histogram sits behind a mutex
+/// that is only taken on the request path (after network I/O) and by [`Stats::snapshot`].
+#[derive(Debug)]
+pub(crate) struct Stats {
+    total: AtomicU64,
+    fallbacks: AtomicU64,
+    errors: AtomicU64,
+    origins: [OriginCounters; 2],
+    latency: Mutex<Histogram<u64>>,
+}
+
+impl Stats {
+    pub(crate) fn new() -> Stats {
+        // 1 µs .. 1 h, 3 significant digits: constant, valid bounds (low ≥ 1, high ≥ 2·low,
+        // sigfig ≤ 5), so creation cannot fail.
+        #[allow(clippy::expect_used)]
+        let hist = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+        Stats {
+            total: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            origins: Default::default(),
+            latency: Mutex::new(hist),
+        }
+    }
+
+    /// One logical request ended: served by `served_by` (None = error) after `elapsed`,
+    /// `fallback` when that was not the first candidate.
+    pub(crate) fn request(&self, served_by: Option<OriginKind>, fallback: bool, elapsed: Duration) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        match served_by {
+            Some(k) => {
+                self.origins[k.index()]
+                    .served
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if fallback {
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        if let Ok(mut h) = self.latency.lock() {
+            h.saturating_record(us);
+        }
+    }
+
+    /// One attempt on `kind` failed (any cause).
+    pub(crate) fn attempt_failed(&self, kind: OriginKind) {
+        self.origins[kind.index()]
+            .failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `kind` answered with a rate limit.
+    pub(crate) fn rate_limited(&self, kind: OriginKind) {
+        self.origins[kind.index()]
+            .rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        let (avg, p50, p95, p99, max) = match self.latency.lock() {
+            Ok(h) if h.len() > 0 => (
+                h.mean() / 1000.0,
+                ms(h.value_at_quantile(0.50)),
+                ms(h.value_at_quantile(0.95)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max()),
+            ),
+            _ => (0.0, 0.0, 0.0, 0.0, 0.0),
+        };
+        let origin = |k: OriginKind| {
+            let c = &self.origins[k.index()];
+            OriginStats {
+                requests: c.served.load(Ordering::Relaxed),
+                failures: c.failures.load(Ordering::Relaxed),
+                rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            }
+        };
+        let git = origin(OriginKind::Git);
+        let cdn = origin(OriginKind::Cdn);
+        StatsSnapshot {
+            total_requests: self.total.load(Ordering::Relaxed),
+            git_requests: git.requests,
+            cdn_requests: cdn.requests,
+            cloudflare_requests: cdn.requests,
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            rate_limited: git.rate_limited + cdn.rate_limited,
+            average_response_time_ms: avg,
+            p50_ms: p50,
+            p95_ms: p95,
+            p99_ms: p99,
+            max_ms: max,
+            git,
+            cdn,
+        }
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    // Microseconds to milliseconds; precision loss above 2^53 µs is irrelevant here.
+    #[allow(clippy::cast_precision_loss)]
+    let v = us as f64 / 1000.0;
+    v
+}
+
+/// Counters of one origin.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OriginStats {
+    /// Requests this origin served (successful responses).
+    pub requests: u64,
+    /// Failed attempts on this origin (errors, 5xx, rate limits, timeouts).
+    pub failures: u64,
+    /// Rate-limit answers (429, or 403 from Git) seen from it.
+    pub rate_limited: u64,
+}
+
+/// A copy of the counters, as [`crate::Resolver::stats`] returns and serialises it (camelCase).
+///
+/// The seed's names are kept: `totalRequests`, `gitRequests`, `cloudflareRequests` (also
+/// serialised as `cdnRequests`), `fallbacks`, `errors`; latencies are in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSnapshot {
+    /// Logical requests made (fetches and reported outcomes).
+    pub total_requests: u64,
+    /// Requests served by Git.
+    pub git_requests: u64,
+    /// Requests served by the CDN.
+    pub cdn_requests: u64,
+    /// Same as `cdn_requests`, under the seed's name.
+    pub cloudflare_requests: u64,
+    /// Requests served by an origin other than the first candidate.
+    pub fallbacks: u64,
+    /// Requests no origin could serve.
+    pub errors: u64,
+    /// Rate-limit answers seen (429, or 403 from Git), all origins.
+    pub rate_limited: u64,
+    /// Mean request latency, ms (the seed's "average response time").
+    pub average_response_time_ms: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Largest latency seen, ms.
+    pub max_ms: f64,
+    /// Per-origin counters for Git.
+    pub git: OriginStats,
+    /// Per-origin counters for the CDN.
+    pub cdn: OriginStats,
+}
