@@ -1,0 +1,342 @@
+//! Loopback origins that behave like the two hosts Sourcegate routes between.
+//!
+//! - [`OriginStyle::GitRaw`]: like `raw.githubusercontent.com` / the GitHub API: an optional
+//!   per-client rate limit (keyed by peer IP, GitHub's unauthenticated rule) answered with
+//!   `429` (raw host) or `403` + `x-ratelimit-remaining: 0` + `x-ratelimit-reset` (REST API),
+//!   with or without `Retry-After`.
+//! - [`OriginStyle::Cdn`]: no limit, `Cache-Control: public, max-age=300` and a strong `ETag`
+//!   (with `If-None-Match` → 304).
+//!
+//! Either can be switched at run time to fail ([`Fault`]): a fixed status, a stall, or a
+//! closed connection. Servers bind `127.0.0.1:0` and never reach beyond loopback.
+//!
+//! The registry served by default is [`REGISTRY`], the real Obsidian community-plugin list
+//! (see `data/README.md` for its source).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+/// The real Obsidian community-plugin registry (6,858 entries, 2026-08-22), from the public
+/// `obsidianmd/obsidian-releases` repository (no license declared; see `data/README.md`).
+pub static REGISTRY: &[u8] = include_bytes!("../../data/community-plugins.json");
+
+/// The file name origins serve the registry under.
+pub const REGISTRY_PATH: &str = "community-plugins.json";
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How an origin behaves when healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginStyle {
+    /// A Git raw host: rate-limited if [`OriginOptions::rate_limit`] is set.
+    GitRaw,
+    /// A CDN: `ETag`, `Cache-Control`, no limit.
+    Cdn,
+}
+
+/// How the Git origin answers when a client is over its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAnswer {
+    /// `429` with `Retry-After: <secs until a slot frees>` (as GitHub's API does).
+    TooManyRequestsWithRetryAfter,
+    /// `429` with no rate-limit headers (as `raw.githubusercontent.com` does).
+    TooManyRequestsBare,
+    /// `403` with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (GitHub REST primary limit).
+    ForbiddenWithReset,
+}
+
+/// A failure injected into an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Serve normally.
+    None,
+    /// Answer every request with this status (e.g. 500, 503, 429).
+    Status(u16),
+    /// Answer 429 with `Retry-After: <secs>`.
+    RateLimited {
+        /// Seconds in `Retry-After`.
+        retry_after_secs: u64,
+    },
+    /// Never answer (the client times out).
+    Stall,
+}
+
+/// Options of a test origin.
+#[derive(Debug, Clone)]
+pub struct OriginOptions {
+    /// Git raw host or CDN.
+    pub style: OriginStyle,
+    /// Body served at [`REGISTRY_PATH`] (default [`REGISTRY`]).
+    pub body: Bytes,
+    /// `(requests, window)` allowed per client IP; `None` = unlimited (default).
+    pub rate_limit: Option<(u32, Duration)>,
+    /// How an over-limit client is answered (default [`LimitAnswer::TooManyRequestsWithRetryAfter`]).
+    pub limit_answer: LimitAnswer,
+    /// Extra latency added to every answer (default none).
+    pub latency: Duration,
+}
+
+impl OriginOptions {
+    /// Defaults for `style`: the real registry, no limit, no added latency.
+    pub fn new(style: OriginStyle) -> OriginOptions {
+        OriginOptions {
+            style,
+            body: Bytes::from_static(REGISTRY),
+            rate_limit: None,
+            limit_answer: LimitAnswer::TooManyRequestsWithRetryAfter,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+struct Shared {
+    opts: OriginOptions,
+    etag: String,
+    fault: Mutex<Fault>,
+    limiter: Option<(DefaultKeyedRateLimiter<IpAddr>, Duration, u32)>,
+    hits: AtomicU64,
+    served: AtomicU64,
+    limited: AtomicU64,
+    not_modified: AtomicU64,
+}
+
+/// A running origin on loopback. Dropping it stops the server.
+pub struct TestOrigin {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestOrigin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Errors starting an origin.
+#[derive(Debug)]
+pub struct StartError(pub std::io::Error);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot start test origin: {}", self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl TestOrigin {
+    /// Starts an origin on `127.0.0.1:0`.
+    ///
+    /// # Errors
+    /// [`StartError`] if the socket cannot be bound.
+    pub async fn start(opts: OriginOptions) -> Result<TestOrigin, StartError> {
+        let limiter = opts.rate_limit.and_then(|(n, window)| {
+            let n = NonZeroU32::new(n)?;
+            let period = window / n.get();
+            let quota = Quota::with_period(period)?.allow_burst(n);
+            Some((RateLimiter::keyed(quota), period, n.get()))
+        });
+        let shared = Arc::new(Shared {
+            etag: format!("\"{}\"", &sha256_hex(&opts.body)[..16]),
+            opts,
+            fault: Mutex::new(Fault::None),
+            limiter,
+            hits: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+        });
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::get(serve))
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(StartError)?;
+        let addr = listener.local_addr().map_err(StartError)?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Ok(TestOrigin { addr, shared, task })
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>/`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Injects (or clears, with [`Fault::None`]) a fault.
+    pub fn set_fault(&self, fault: Fault) {
+        if let Ok(mut f) = self.shared.fault.lock() {
+            *f = fault;
+        }
+    }
+
+    /// Requests received (including HEAD probes).
+    pub fn hits(&self) -> u64 {
+        self.shared.hits.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 200 with the body.
+    pub fn served(&self) -> u64 {
+        self.shared.served.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused by the rate limit or a rate-limit fault.
+    pub fn rate_limited(&self) -> u64 {
+        self.shared.limited.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 304.
+    pub fn not_modified(&self) -> u64 {
+        self.shared.not_modified.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.hits.fetch_add(1, Ordering::Relaxed);
+    if !s.opts.latency.is_zero() {
+        tokio::time::sleep(s.opts.latency).await;
+    }
+    let fault = s.fault.lock().map(|f| *f).unwrap_or(Fault::None);
+    match fault {
+        Fault::None => {}
+        Fault::Status(code) => {
+            if code == 429 || code == 403 {
+                s.limited.fetch_add(1, Ordering::Relaxed);
+            }
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, "injected failure").into_response();
+        }
+        Fault::RateLimited { retry_after_secs } => {
+            s.limited.fetch_add(1, Ordering::Relaxed);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after_secs.to_string())],
+                "rate limited",
+            )
+                .into_response();
+        }
+        Fault::Stall => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+    }
+    if path != REGISTRY_PATH {
+        return (StatusCode::NOT_FOUND, "404: Not Found").into_response();
+    }
+    if let Some((limiter, period, burst)) = &s.limiter {
+        if let Err(not_until) = limiter.check_key(&peer.ip()) {
+            s.limited.fetch_add(1, Ordering::Relaxed);
+            let wait = not_until
+                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+                .max(*period);
+            let secs = wait.as_secs_f64().ceil().max(1.0);
+            return match s.opts.limit_answer {
+                LimitAnswer::TooManyRequestsBare => {
+                    (StatusCode::TOO_MANY_REQUESTS, "429: Too Many Requests").into_response()
+                }
+                LimitAnswer::TooManyRequestsWithRetryAfter => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [
+                        (header::RETRY_AFTER, format!("{secs}")),
+                        (
+                            header::HeaderName::from_static("x-ratelimit-limit"),
+                            burst.to_string(),
+                        ),
+                        (
+                            header::HeaderName::from_static("x-ratelimit-remaining"),
+                            "0".to_string(),
+                        ),
+                    ],
+                    "429: Too Many Requests",
+                )
+                    .into_response(),
+                LimitAnswer::ForbiddenWithReset => {
+                    let reset = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs_f64()
+                        + secs;
+                    (
+                        StatusCode::FORBIDDEN,
+                        [
+                            (
+                                header::HeaderName::from_static("x-ratelimit-limit"),
+                                burst.to_string(),
+                            ),
+                            (
+                                header::HeaderName::from_static("x-ratelimit-remaining"),
+                                "0".to_string(),
+                            ),
+                            (
+                                header::HeaderName::from_static("x-ratelimit-reset"),
+                                format!("{}", reset.ceil()),
+                            ),
+                        ],
+                        "API rate limit exceeded",
+                    )
+                        .into_response()
+                }
+            };
+        }
+    }
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if s.opts.style == OriginStyle::Cdn {
+        resp_headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp_headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&s.etag) {
+            resp_headers.insert(header::ETAG, v);
+        }
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == s.etag));
+        if matches {
+            s.not_modified.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::NOT_MODIFIED, resp_headers).into_response();
+        }
+    }
+    s.served.fetch_add(1, Ordering::Relaxed);
+    (StatusCode::OK, resp_headers, s.opts.body.clone()).into_response()
+}
