@@ -94,9 +94,13 @@ impl OutlierState {
             }
             return None;
         }
+        if self.ejected_until.is_some() {
+            // Failures while ejected (panic-mode traffic) neither extend nor count toward the
+            // next ejection.
+            return None;
+        }
         self.consecutive_failures += 1;
-        if self.ejected_until.is_some() || self.consecutive_failures < s.consecutive_failures.max(1)
-        {
+        if self.consecutive_failures < s.consecutive_failures.max(1) {
             return None;
         }
         self.ejections += 1;

@@ -630,7 +630,16 @@ impl Resolver {
         if *rx.borrow() {
             return;
         }
-        let _ = tokio::time::timeout(self.inner.settings.init_timeout, rx.wait_for(|v| *v)).await;
+        let waited =
+            tokio::time::timeout(self.inner.settings.init_timeout, rx.wait_for(|v| *v)).await;
+        if waited.is_err() {
+            // Waited once for the full init timeout: from now on serve what is held at once.
+            tracing::warn!(
+                timeout_secs = self.inner.settings.init_timeout.as_secs_f64(),
+                "no config within the init timeout; serving the last-known-good or default"
+            );
+            self.inner.initialized.send_replace(true);
+        }
     }
 
     /// Fetches the config from the providers now, bypassing the cache (the seed's
@@ -836,8 +845,11 @@ fn join_path(base: &Url, path: &str) -> Result<Url, Error> {
         path: path.into(),
         why,
     };
-    let rel = path.trim_start_matches('/');
-    if rel.starts_with('/') || rel.contains('\\') {
+    if path.starts_with("//") {
+        return Err(bad("a network-path reference is not a path"));
+    }
+    let rel = path.strip_prefix('/').unwrap_or(path);
+    if rel.contains('\\') {
         return Err(bad("not a relative path"));
     }
     if rel.split(['?', '#']).next().unwrap_or("").contains(':') && rel.contains("://") {
