@@ -1,0 +1,2 @@
+//! Benchmark of the control plane (see README).
+fn main() {}

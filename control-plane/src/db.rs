@@ -1,0 +1,228 @@
+//! Database access: migrations, per-request role transactions, and the queries of the native API.
+//!
+//! Every request runs in one transaction on the authenticator pool that first does
+//! `SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`
+//! (PostgREST's `SET LOCAL ROLE` + claims GUC, `docs/references/transactions.rst`), so RLS and
+//! the SQL functions decide what the caller may do.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::migrate::Migrator;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::auth::AuthContext;
+
+/// The migrations of `supabase/migrations`, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
+
+/// Begins a transaction running as the request's role with its claims.
+///
+/// # Errors
+/// Any database error (connection, unknown role).
+pub async fn begin_as(
+    pool: &PgPool,
+    auth: &AuthContext,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
+        .bind(auth.role.as_str())
+        .bind(&auth.claims_json)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// A configuration as served by `GET /v1/configs/{key}`.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigView {
+    /// The configuration key (`config_key`).
+    pub key: String,
+    /// Monotonic version, bumped by every change.
+    pub version: i64,
+    /// The JSON document (carries `"version"` too).
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// When the version was written (RFC 3339).
+    pub updated_at: DateTime<Utc>,
+    /// Who wrote it (`auth.uid()`), `null` for the seed or a service token without `sub`.
+    pub updated_by: Option<Uuid>,
+}
+
+type ConfigRow = (String, i64, serde_json::Value, DateTime<Utc>, Option<Uuid>);
+
+fn view(r: ConfigRow) -> ConfigView {
+    ConfigView {
+        key: r.0,
+        version: r.1,
+        value: r.2,
+        updated_at: r.3,
+        updated_by: r.4,
+    }
+}
+
+/// Reads one configuration (RLS: everyone may read).
+///
+/// # Errors
+/// Database errors.
+pub async fn fetch_config(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &str,
+) -> Result<Option<ConfigView>, sqlx::Error> {
+    let row: Option<ConfigRow> = sqlx::query_as(
+        "SELECT config_key, version, config_value, updated_at, updated_by
+           FROM public.app_config WHERE config_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(view))
+}
+
+/// Reads one configuration outside any request (the event fan-out), as `anon`.
+///
+/// # Errors
+/// Database errors.
+pub async fn fetch_config_public(
+    pool: &PgPool,
+    key: &str,
+) -> Result<Option<ConfigView>, sqlx::Error> {
+    let mut tx = begin_as(pool, &AuthContext::anon()).await?;
+    let v = fetch_config(&mut tx, key).await?;
+    tx.commit().await?;
+    Ok(v)
+}
+
+/// Calls `public.update_app_config` (admin check, version check, validation, audit: all in SQL).
+///
+/// # Errors
+/// SQLSTATE 42501 (not admin), PT409 (stale version), PT422 (invalid document), others.
+pub async fn update_config(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &str,
+    value: &serde_json::Value,
+    reason: Option<&str>,
+    expected_version: Option<i64>,
+) -> Result<ConfigView, sqlx::Error> {
+    let row: ConfigRow = sqlx::query_as(
+        "SELECT r.config_key, r.version, r.config_value, r.updated_at, r.updated_by
+           FROM public.update_app_config($1, $2, $3, $4) r",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(reason)
+    .bind(expected_version)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(view(row))
+}
+
+/// Whether the request's identity is an admin (`app_private.is_admin()`); `false` for `anon`.
+///
+/// # Errors
+/// Database errors.
+pub async fn is_admin(tx: &mut Transaction<'static, Postgres>) -> Result<bool, sqlx::Error> {
+    if sqlx::query_scalar::<_, Option<String>>(
+        "SELECT nullif(current_setting('role', true), 'none')",
+    )
+    .fetch_one(&mut **tx)
+    .await?
+    .as_deref()
+        == Some("anon")
+    {
+        return Ok(false);
+    }
+    sqlx::query_scalar("SELECT app_private.is_admin()")
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// One history entry of `GET /v1/configs/{key}/history`.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryItem {
+    /// The version this change produced (or removed, for `DELETE`).
+    pub version: i64,
+    /// `INSERT`, `UPDATE` or `DELETE`.
+    pub op: String,
+    /// Document before the change.
+    #[schema(value_type = Object)]
+    pub old_value: Option<serde_json::Value>,
+    /// Document after the change.
+    #[schema(value_type = Object)]
+    pub new_value: Option<serde_json::Value>,
+    /// `auth.uid()` of the writer.
+    pub changed_by: Option<Uuid>,
+    /// Role of the writer (`authenticated`, `service_role`, or the SQL user).
+    pub changed_role: Option<String>,
+    /// When (RFC 3339).
+    pub changed_at: DateTime<Utc>,
+    /// The reason given to `update_app_config`.
+    pub reason: Option<String>,
+}
+
+type HistoryRow = (
+    i64,
+    String,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+    Option<Uuid>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<String>,
+);
+
+/// Reads the newest `limit` history entries of `key` (RLS: admins only).
+///
+/// # Errors
+/// Database errors (42501 for non-admins without table privilege).
+pub async fn history(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &str,
+    limit: i64,
+) -> Result<Vec<HistoryItem>, sqlx::Error> {
+    let rows: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT version, op, old_value, new_value, changed_by, changed_role, changed_at, reason
+           FROM public.app_config_history WHERE config_key = $1
+          ORDER BY id DESC LIMIT $2",
+    )
+    .bind(key)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| HistoryItem {
+            version: r.0,
+            op: r.1,
+            old_value: r.2,
+            new_value: r.3,
+            changed_by: r.4,
+            changed_role: r.5,
+            changed_at: r.6,
+            reason: r.7,
+        })
+        .collect())
+}
+
+/// The document `key` had at `version` (from history; admins only).
+///
+/// # Errors
+/// Database errors.
+pub async fn value_at_version(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &str,
+    version: i64,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT new_value FROM public.app_config_history
+          WHERE config_key = $1 AND version = $2 AND new_value IS NOT NULL
+          ORDER BY id DESC LIMIT 1",
+    )
+    .bind(key)
+    .bind(version)
+    .fetch_optional(&mut **tx)
+    .await
+    .map(Option::flatten)
+}

@@ -1,0 +1,165 @@
+//! Errors of the native `/v1` API: one [`AppError`] enum, each variant with a stable JSON `code`.
+//!
+//! Database errors are mapped by SQLSTATE (the codes raised by
+//! `supabase/migrations/20251031000100_app_config.sql`); their text is logged, never echoed.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered by the native API as `{"code": "...", "message": "..."}`.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 401 `unauthorized`: no token where one is required, or an invalid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `forbidden`: the caller is authenticated but not an admin.
+    #[error("admin privileges required")]
+    Forbidden,
+    /// 404 `not_found`: unknown configuration key or version.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `version_conflict`: the expected version is stale; nothing was changed.
+    #[error("version conflict: the configuration changed since the expected version")]
+    VersionConflict,
+    /// 422 `invalid_config`: the document was refused; `field` names the offending field.
+    #[error("{message}")]
+    InvalidConfig {
+        /// Why the document was refused.
+        message: String,
+        /// The offending document field, when known.
+        field: Option<String>,
+    },
+    /// 400 `bad_request`: malformed request (body, header or parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400 `forbidden_target`: `/v1/origins/test` refused a private, loopback or link-local target.
+    #[error("{0}")]
+    ForbiddenTarget(String),
+    /// 429 `rate_limited`, with `Retry-After` in whole seconds.
+    #[error("too many requests")]
+    RateLimited {
+        /// Seconds until a request would be admitted (at least 1).
+        retry_after_secs: u64,
+    },
+    /// 503 `unavailable`: the database cannot be reached.
+    #[error("service unavailable")]
+    Unavailable,
+    /// 500 `internal`: anything else; the cause is logged, not returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl AppError {
+    /// The HTTP status of this error.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::VersionConflict => StatusCode::CONFLICT,
+            AppError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::BadRequest(_) | AppError::ForbiddenTarget(_) => StatusCode::BAD_REQUEST,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code written in the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::VersionConflict => "version_conflict",
+            AppError::InvalidConfig { .. } => "invalid_config",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::ForbiddenTarget(_) => "forbidden_target",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unavailable => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// Maps a database error raised while running as a request role.
+    ///
+    /// `anonymous` tells whether the request carried no token (PostgREST answers
+    /// insufficient privilege with 401 then, 403 otherwise).
+    pub fn from_db(err: sqlx::Error, anonymous: bool) -> AppError {
+        if let Some(db) = err.as_database_error() {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                "42501" | "PT403" => {
+                    return if anonymous {
+                        AppError::Unauthorized("authentication required".into())
+                    } else {
+                        AppError::Forbidden
+                    };
+                }
+                "PT409" => return AppError::VersionConflict,
+                "PT422" => {
+                    let field = db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .and_then(|e| e.column().map(str::to_owned));
+                    // Our own validation message (from the migration), safe to return.
+                    return AppError::InvalidConfig {
+                        message: db.message().to_owned(),
+                        field,
+                    };
+                }
+                _ => {}
+            }
+        }
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %err, "database unavailable");
+                AppError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                AppError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        if let AppError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let (message, field) = match &self {
+            AppError::InvalidConfig { message, field } => (message.clone(), field.as_deref()),
+            other => (other.to_string(), None),
+        };
+        let body = ErrorBody {
+            code: self.code(),
+            message,
+            field,
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        match &self {
+            AppError::Unauthorized(_) => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        resp
+    }
+}
