@@ -72,10 +72,10 @@ pub(crate) async fn get_config(
     let ctx = authenticate(&state, &headers)?;
     let mut tx = db::begin_as(&state.pool, &ctx)
         .await
-        .map_err(|e| AppError::from_db(e, !ctx.has_token))?;
+        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
     let v = db::fetch_config(&mut tx, &key)
         .await
-        .map_err(|e| AppError::from_db(e, !ctx.has_token))?;
+        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
     let v = v.ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
     if let Some(inm) = headers
@@ -278,10 +278,10 @@ pub(crate) async fn events(
     let rx = state.hub.subscribe();
     let mut tx = db::begin_as(&state.pool, &ctx)
         .await
-        .map_err(|e| AppError::from_db(e, !ctx.has_token))?;
+        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
     let current = db::fetch_config(&mut tx, &key)
         .await
-        .map_err(|e| AppError::from_db(e, !ctx.has_token))?
+        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
         .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
     let last_seen = headers
@@ -320,11 +320,11 @@ pub(crate) async fn events(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Ok(Some(v)) = db::fetch_config_public(&st.state.pool, &st.key).await {
-                        if v.version > st.last {
-                            st.last = v.version;
-                            return Some((Ok(sse_event(&v)), st));
-                        }
+                    if let Ok(Some(v)) = db::fetch_config_public(&st.state.pool, &st.key).await
+                        && v.version > st.last
+                    {
+                        st.last = v.version;
+                        return Some((Ok(sse_event(&v)), st));
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,

@@ -147,6 +147,12 @@ pub struct AuthContext {
 }
 
 impl AuthContext {
+    /// Whether the request runs as a role other than `anon` (PostgREST answers insufficient
+    /// privilege with 403 then, 401 otherwise, e.g. for Supabase's anon key).
+    pub fn is_authenticated(&self) -> bool {
+        self.role != Role::Anon
+    }
+
     /// The anonymous context (no token).
     pub fn anon() -> AuthContext {
         AuthContext {

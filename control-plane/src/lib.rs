@@ -309,14 +309,13 @@ impl Server {
         if let Some(tx) = self.shutdown_tx.take() {
             let _ = tx.send(());
         }
-        if let Some(mut h) = self.serve.take() {
-            if tokio::time::timeout(Duration::from_secs(10), &mut h)
+        if let Some(mut h) = self.serve.take()
+            && tokio::time::timeout(Duration::from_secs(10), &mut h)
                 .await
                 .is_err()
-            {
-                tracing::warn!("graceful shutdown timed out; aborting");
-                h.abort();
-            }
+        {
+            tracing::warn!("graceful shutdown timed out; aborting");
+            h.abort();
         }
         self.listener_task.abort();
         self.pool.close().await;

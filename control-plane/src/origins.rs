@@ -112,13 +112,11 @@ pub async fn check_target(raw: &str, allow_private: bool) -> Result<(Url, Socket
     let first = *addrs
         .first()
         .ok_or_else(|| AppError::BadRequest("host resolves to no address".into()))?;
-    if !allow_private {
-        if let Some(bad) = addrs.iter().find(|a| is_forbidden_ip(a.ip())) {
-            return Err(AppError::ForbiddenTarget(format!(
-                "refusing to probe non-public address {}",
-                bad.ip()
-            )));
-        }
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| is_forbidden_ip(a.ip())) {
+        return Err(AppError::ForbiddenTarget(format!(
+            "refusing to probe non-public address {}",
+            bad.ip()
+        )));
     }
     Ok((url, first))
 }

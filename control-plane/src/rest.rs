@@ -37,7 +37,7 @@ const OBJECT_MEDIA: &str = "application/vnd.pgrst.object+json";
 #[derive(Debug)]
 pub(crate) struct RestError {
     status: StatusCode,
-    body: RestErrorBody,
+    body: Box<RestErrorBody>,
     www_authenticate: Option<String>,
 }
 
@@ -55,12 +55,12 @@ impl RestError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> RestError {
         RestError {
             status,
-            body: RestErrorBody {
+            body: Box::new(RestErrorBody {
                 code: Some(code.to_owned()),
                 message: message.into(),
                 details: None,
                 hint: None,
-            },
+            }),
             www_authenticate: None,
         }
     }
@@ -73,12 +73,12 @@ impl RestError {
     fn no_api_key() -> RestError {
         RestError {
             status: StatusCode::UNAUTHORIZED,
-            body: RestErrorBody {
+            body: Box::new(RestErrorBody {
                 code: None,
                 message: "No API key found in request".into(),
                 details: None,
                 hint: Some("No `apikey` request header or url param was found.".into()),
-            },
+            }),
             www_authenticate: None,
         }
     }
@@ -417,7 +417,7 @@ pub(crate) async fn read_table(
     let (sql, params) = build_select(t, &q)?;
     let mut tx = db::begin_as(&state.pool, &ctx)
         .await
-        .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+        .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
     let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
     for p in &params {
         query = query.bind(p);
@@ -425,10 +425,10 @@ pub(crate) async fn read_table(
     let (json, count) = query
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+        .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
     tx.commit()
         .await
-        .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+        .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
     let object = wants_object(&headers);
     let range = if count == 0 {
         "*/*".to_owned()
@@ -523,15 +523,15 @@ pub(crate) async fn call_rpc(
             }
             let mut tx = db::begin_as(&state.pool, &ctx)
                 .await
-                .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+                .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             let v: Option<String> =
                 sqlx::query_scalar("SELECT public.get_marketplace_config()::text")
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+                    .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             tx.commit()
                 .await
-                .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+                .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             Ok(json_response(
                 StatusCode::OK,
                 v.unwrap_or_else(|| "null".into()),
@@ -583,7 +583,7 @@ pub(crate) async fn call_rpc(
             };
             let mut tx = db::begin_as(&state.pool, &ctx)
                 .await
-                .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+                .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             let row: Option<String> = sqlx::query_scalar(
                 "SELECT row_to_json(r)::text FROM public.update_app_config($1, $2, $3, $4) r",
             )
@@ -593,10 +593,10 @@ pub(crate) async fn call_rpc(
             .bind(expected)
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+            .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             tx.commit()
                 .await
-                .map_err(|e| RestError::from_db(e, ctx.has_token))?;
+                .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             Ok(json_response(
                 StatusCode::OK,
                 row.unwrap_or_else(|| "null".into()),

@@ -1,0 +1,136 @@
+//! Shared helpers: a fresh migrated database on the shared embedded cluster and the real
+//! service on 127.0.0.1:0 per test.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use sourcegate_control_plane::auth::{Claims, Role, mint_token};
+use sourcegate_control_plane::embedded::testing::{self, TestDatabase};
+use sourcegate_control_plane::settings::Settings;
+use sourcegate_control_plane::{Server, spawn};
+use uuid::Uuid;
+
+pub const SECRET: &str = "test-secret-with-at-least-32-characters!";
+
+pub struct Ctx {
+    pub server: Server,
+    pub db: TestDatabase,
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+pub async fn start() -> Ctx {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Ctx {
+    let db = testing::fresh_database().await.expect("test database");
+    let mut s = Settings {
+        database_url: Some(db.admin_url.clone()),
+        authenticator_url: Some(db.authenticator_url.clone()),
+        jwt_secret: Some(SECRET.into()),
+        rate_limit_per_sec: 0,
+        db_pool_size: 4,
+        ..Settings::default()
+    };
+    f(&mut s);
+    let server = spawn(s).await.expect("server");
+    let base = server.base_url();
+    Ctx {
+        server,
+        db,
+        http: reqwest::Client::new(),
+        base,
+    }
+}
+
+pub fn token(role: Role, sub: Option<Uuid>, admin: bool) -> String {
+    mint_token(SECRET.as_bytes(), &Claims::new(role, sub, admin, 3600)).unwrap()
+}
+
+/// An admin: `authenticated` with `app_metadata.role = "admin"`.
+pub fn admin_token(sub: Uuid) -> String {
+    token(Role::Authenticated, Some(sub), true)
+}
+
+pub fn user_token(sub: Uuid) -> String {
+    token(Role::Authenticated, Some(sub), false)
+}
+
+pub fn service_token() -> String {
+    token(Role::ServiceRole, None, false)
+}
+
+/// Supabase-style anon key (a JWT with role anon).
+pub fn anon_key() -> String {
+    token(Role::Anon, None, false)
+}
+
+pub async fn superuser(ctx: &Ctx) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(&ctx.db.admin_url)
+        .await
+        .unwrap()
+}
+
+pub async fn authenticator(ctx: &Ctx) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(&ctx.db.authenticator_url)
+        .await
+        .unwrap()
+}
+
+pub fn cdn_doc() -> serde_json::Value {
+    serde_json::json!({"type":"cdn","priority":["cdn"],"cdnUrl":"https://cdn.example.com/","healthCheckEnabled":true,"fallbackOnError":true})
+}
+
+impl Ctx {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get_config(&self) -> serde_json::Value {
+        self.http
+            .get(self.url("/v1/configs/marketplace_source"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, token: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+        let mut r = self
+            .http
+            .put(self.url("/v1/configs/marketplace_source"))
+            .json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub async fn history_count(&self) -> i64 {
+        let mut c = superuser(self).await;
+        sqlx::query_scalar("SELECT count(*) FROM public.app_config_history")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    }
+
+    pub async fn rest_rpc(
+        &self,
+        function: &str,
+        bearer: Option<&str>,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        let mut r = self
+            .http
+            .post(self.url(&format!("/rest/v1/rpc/{function}")))
+            .header("apikey", "sb_publishable_test")
+            .json(&body);
+        if let Some(t) = bearer {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+}
