@@ -1,0 +1,297 @@
+//! Human-readable output: aligned tables (comfy-table) and one-line summaries. Pure.
+
+use comfy_table::{CellAlignment, LineStyle, Table, TableStyle, presets};
+
+use crate::api::{ConfigView, HistoryItem, OriginTestResult};
+use crate::document;
+use crate::probe::OriginProbe;
+
+fn kv_table(rows: &[(&str, String)]) -> String {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING);
+    for (k, v) in rows {
+        t.add_row(vec![(*k).to_owned(), v.clone()]);
+    }
+    trim_lines(&t.trim_fmt())
+}
+
+fn grid(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
+    let mut t = Table::new();
+    // No borders; a dashed line under the header, columns separated by spaces.
+    t.load_style(TableStyle::new().header_separator(LineStyle::none().fill('-').junction(' ')));
+    t.set_header(header.to_vec());
+    for r in rows {
+        t.add_row(r);
+    }
+    for &i in right {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    trim_lines(&t.trim_fmt())
+}
+
+fn trim_lines(s: &str) -> String {
+    s.lines()
+        .map(|l| l.trim_end().strip_prefix(' ').unwrap_or(l.trim_end()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Who wrote a version: the user id, else `service/seed`.
+pub fn who(id: Option<&str>) -> String {
+    id.map_or_else(|| "service/seed".to_owned(), str::to_owned)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |m| format!("{m:.0} ms"))
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |x| x.to_string())
+}
+
+/// The configuration as a key/value block.
+pub fn config_block(view: &ConfigView) -> String {
+    let v = &view.value;
+    let flag = |k: &str| match v.get(k).and_then(serde_json::Value::as_bool) {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "on (default)",
+    };
+    kv_table(&[
+        ("Configuration", view.key.clone()),
+        ("Version", view.version.to_string()),
+        ("Mode", document::summary(v)),
+        ("Git origin", opt(document::git_url(v))),
+        ("CDN origin", opt(document::cdn_url(v))),
+        ("Health checks", flag("healthCheckEnabled").to_owned()),
+        ("Fallback on error", flag("fallbackOnError").to_owned()),
+        ("Updated", view.updated_at.clone()),
+        ("Updated by", who(view.updated_by.as_deref())),
+    ])
+}
+
+/// `status`: the configuration, then what each origin answered.
+pub fn status(view: &ConfigView, probes: &[OriginProbe]) -> String {
+    let mut s = config_block(view);
+    if !probes.is_empty() {
+        let rows = probes
+            .iter()
+            .map(|p| {
+                vec![
+                    p.origin.clone(),
+                    p.url.clone(),
+                    opt(p.status),
+                    ms(p.latency_ms),
+                    if p.ok() {
+                        "ok".to_owned()
+                    } else {
+                        p.error.clone().unwrap_or_else(|| "error".to_owned())
+                    },
+                ]
+            })
+            .collect();
+        s.push_str("\n\n");
+        s.push_str(&grid(
+            &["Origin", "URL", "Status", "Latency", "Result"],
+            rows,
+            &[2, 3],
+        ));
+    }
+    s
+}
+
+/// `set` / `rollback`: what changed.
+pub fn changed(verb: &str, before: Option<&ConfigView>, after: &ConfigView) -> String {
+    let mut s = match before {
+        Some(b) => format!(
+            "{verb} {}: version {} → {} ({} → {})\n",
+            after.key,
+            b.version,
+            after.version,
+            document::summary(&b.value),
+            document::summary(&after.value)
+        ),
+        None => format!("{verb} {}: version {}\n", after.key, after.version),
+    };
+    s.push_str(&config_block(after));
+    s
+}
+
+/// `history`: one row per version, newest first; `documents` appends each exact document.
+pub fn history(items: &[HistoryItem], documents: bool) -> String {
+    if items.is_empty() {
+        return "no history".into();
+    }
+    let rows = items
+        .iter()
+        .map(|i| {
+            let by = match (&i.changed_by, &i.changed_role) {
+                (Some(id), _) => id.clone(),
+                (None, Some(role)) => role.clone(),
+                (None, None) => "-".into(),
+            };
+            let mode = i
+                .new_value
+                .as_ref()
+                .map_or_else(|| "(deleted)".to_owned(), document::summary);
+            let changes = document::diff(i.old_value.as_ref(), i.new_value.as_ref()).join("\n");
+            vec![
+                i.version.to_string(),
+                i.changed_at.clone(),
+                i.op.clone(),
+                by,
+                mode,
+                i.reason.clone().unwrap_or_else(|| "-".into()),
+                changes,
+            ]
+        })
+        .collect();
+    let mut s = grid(
+        &["Version", "When", "Op", "By", "Mode", "Reason", "Changes"],
+        rows,
+        &[0],
+    );
+    if documents {
+        for i in items {
+            let doc = i
+                .new_value
+                .as_ref()
+                .and_then(|v| serde_json::to_string_pretty(v).ok())
+                .unwrap_or_else(|| "null".into());
+            s.push_str(&format!("\n\n# version {}\n{doc}", i.version));
+        }
+    }
+    s
+}
+
+/// `test`: the probe result.
+pub fn origin_test(r: &OriginTestResult) -> String {
+    kv_table(&[
+        ("URL", r.url.clone()),
+        ("Result", if r.ok { "ok" } else { "failed" }.to_owned()),
+        ("Status", opt(r.status)),
+        ("Latency", ms(r.latency_ms)),
+        ("Bytes", opt(r.bytes)),
+        (
+            "Registry",
+            if r.valid_registry {
+                format!("valid, {} entries", opt(r.entries))
+            } else {
+                "not a plugin registry".to_owned()
+            },
+        ),
+        ("Error", r.error.clone().unwrap_or_else(|| "-".into())),
+    ])
+}
+
+/// `watch`: one line per version.
+pub fn watch_line(v: &ConfigView) -> String {
+    format!(
+        "{}  v{}  {}  by {}",
+        v.updated_at,
+        v.version,
+        document::summary(&v.value),
+        who(v.updated_by.as_deref())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn view() -> ConfigView {
+        ConfigView {
+            key: "marketplace_source".into(),
+            version: 3,
+            value: json!({"type":"canary","canaryPercent":10,"gitUrl":"https://g.example/",
+                          "cdnUrl":"https://c.example/","fallbackOnError":false}),
+            updated_at: "2026-11-23T18:00:00Z".into(),
+            updated_by: None,
+        }
+    }
+
+    #[test]
+    fn status_table_is_aligned_and_complete() {
+        let probes = vec![
+            OriginProbe {
+                origin: "git".into(),
+                url: "https://g.example/community-plugins.json".into(),
+                status: Some(200),
+                latency_ms: Some(12.4),
+                error: None,
+            },
+            OriginProbe {
+                origin: "cdn".into(),
+                url: "https://c.example/community-plugins.json".into(),
+                status: None,
+                latency_ms: None,
+                error: Some("connection refused".into()),
+            },
+        ];
+        let s = status(&view(), &probes);
+        assert!(s.contains("canary 10% on cdn"), "{s}");
+        assert!(s.contains("service/seed"), "{s}");
+        assert!(s.contains("12 ms"), "{s}");
+        assert!(s.contains("connection refused"), "{s}");
+        let fallback = s
+            .lines()
+            .find(|l| l.starts_with("Fallback on error"))
+            .unwrap();
+        assert!(fallback.ends_with("off"), "{fallback}");
+        // Keys are padded to one column: every value starts at the same offset.
+        let offsets: Vec<usize> = s
+            .lines()
+            .take(9)
+            .map(|l| {
+                let key_end = l.find("  ").unwrap();
+                key_end + l[key_end..].find(|c: char| c != ' ').unwrap()
+            })
+            .collect();
+        assert!(offsets.windows(2).all(|w| w[0] == w[1]), "{s}");
+    }
+
+    #[test]
+    fn history_rows_show_reason_and_changes() {
+        let items = vec![HistoryItem {
+            version: 2,
+            op: "UPDATE".into(),
+            old_value: Some(json!({"type":"git","gitUrl":"https://g.example/"})),
+            new_value: Some(
+                json!({"type":"cdn","gitUrl":"https://g.example/","cdnUrl":"https://c.example/"}),
+            ),
+            changed_by: Some("2b6c1e9e-0000-4000-8000-000000000000".into()),
+            changed_role: Some("authenticated".into()),
+            changed_at: "2026-11-23T18:00:00Z".into(),
+            reason: Some("move to CDN".into()),
+        }];
+        let s = history(&items, true);
+        assert!(s.contains("move to CDN"), "{s}");
+        assert!(s.contains("type: git → cdn"), "{s}");
+        assert!(s.contains("2b6c1e9e-"), "{s}");
+        assert!(s.contains("# version 2"), "{s}");
+        assert_eq!(history(&[], false), "no history");
+    }
+
+    #[test]
+    fn watch_and_test_lines() {
+        assert_eq!(
+            watch_line(&view()),
+            "2026-11-23T18:00:00Z  v3  canary 10% on cdn  by service/seed"
+        );
+        let r = OriginTestResult {
+            url: "https://c.example/community-plugins.json".into(),
+            ok: true,
+            status: Some(200),
+            latency_ms: Some(5.0),
+            bytes: Some(1000),
+            valid_registry: true,
+            entries: Some(3),
+            error: None,
+        };
+        let s = origin_test(&r);
+        assert!(s.contains("valid, 3 entries"), "{s}");
+    }
+}

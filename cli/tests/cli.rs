@@ -1,0 +1,493 @@
+//! Drives the built `sourcegate` binary against a live control plane (the real service on
+//! 127.0.0.1:0 over a fresh database of the shared embedded PostgreSQL cluster) and loopback
+//! origins. Nothing here reaches the public internet: documents pointing at public hosts are
+//! only ever stored, never probed.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use sourcegate_control_plane::auth::{Claims, Role, mint_token};
+use sourcegate_control_plane::embedded::testing::{self, TestDatabase};
+use sourcegate_control_plane::settings::Settings;
+use sourcegate_control_plane::{Server, spawn};
+use sourcegate_testkit::{Fault, OriginOptions, OriginStyle, TestOrigin};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use uuid::Uuid;
+
+const SECRET: &str = "cli-test-secret-with-at-least-32-characters";
+const BIN: &str = env!("CARGO_BIN_EXE_sourcegate");
+
+struct Cp {
+    server: Server,
+    _db: TestDatabase,
+    admin: String,
+}
+
+async fn control_plane(allow_private_origins: bool) -> Cp {
+    let db = testing::fresh_database().await.expect("test database");
+    let mut s = Settings::default();
+    s.database_url = Some(db.admin_url.clone());
+    s.authenticator_url = Some(db.authenticator_url.clone());
+    s.jwt_secret = Some(SECRET.into());
+    s.rate_limit_per_sec = 0;
+    s.db_pool_size = 4;
+    s.sse_heartbeat_secs = 1;
+    s.allow_private_origins = allow_private_origins;
+    let server = spawn(s).await.expect("control plane");
+    let admin = token(Role::Authenticated, true);
+    Cp {
+        server,
+        _db: db,
+        admin,
+    }
+}
+
+fn token(role: Role, admin: bool) -> String {
+    mint_token(
+        SECRET.as_bytes(),
+        &Claims::new(role, Some(Uuid::new_v4()), admin, 3600),
+    )
+    .unwrap()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn command(url: &str, token: Option<&str>, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(BIN);
+    c.env_remove("SOURCEGATE_TOKEN")
+        .env("SOURCEGATE_URL", url)
+        .args(["--timeout-secs", "5"])
+        .args(args)
+        .kill_on_drop(true);
+    if let Some(t) = token {
+        c.env("SOURCEGATE_TOKEN", t);
+    }
+    c
+}
+
+/// Runs the binary to completion (async, so the in-process server keeps serving).
+async fn sg(url: &str, token: Option<&str>, args: &[&str]) -> Run {
+    let out: Output =
+        tokio::time::timeout(Duration::from_secs(30), command(url, token, args).output())
+            .await
+            .expect("sourcegate did not finish within 30 s")
+            .expect("running sourcegate");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn current(url: &str) -> Value {
+    reqwest::get(format!("{url}/v1/configs/marketplace_source"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_cdn_then_canary_history_and_rollback() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let admin = Some(cp.admin.as_str());
+
+    let r = sg(
+        &url,
+        admin,
+        &[
+            "set",
+            "cdn",
+            "--cdn-url",
+            "https://cdn.example.test/",
+            "--reason",
+            "move to the CDN",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("version 1 → 2 (git → cdn)"), "{r:?}");
+    let c = current(&url).await;
+    assert_eq!(c["version"], 2);
+    assert_eq!(c["value"]["type"], "cdn");
+    assert_eq!(c["value"]["cdnUrl"], "https://cdn.example.test/");
+    assert_eq!(
+        c["value"]["version"], 2,
+        "the document's own version follows"
+    );
+    // Kept from the seed.
+    assert_eq!(
+        c["value"]["gitUrl"],
+        "https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/"
+    );
+
+    let r = sg(
+        &url,
+        admin,
+        &[
+            "--json",
+            "set",
+            "canary",
+            "--percent",
+            "10",
+            "--reason",
+            "canary 10%",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["version"], 3);
+    assert_eq!(v["value"]["type"], "canary");
+    assert_eq!(v["value"]["canaryPercent"], 10.0);
+
+    let r = sg(&url, admin, &["history", "--limit", "5"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    for needle in [
+        "move to the CDN",
+        "canary 10%",
+        "canary 10% on cdn",
+        "type: git → cdn",
+        "INSERT",
+    ] {
+        assert!(r.stdout.contains(needle), "missing {needle}: {r:?}");
+    }
+    let r = sg(&url, admin, &["--json", "history", "--limit", "2"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["version"], 3);
+    assert_eq!(items[0]["reason"], "canary 10%");
+    assert_eq!(items[0]["newValue"]["type"], "canary");
+    assert_eq!(items[1]["version"], 2);
+    assert_eq!(items[1]["reason"], "move to the CDN");
+
+    let r = sg(
+        &url,
+        admin,
+        &["rollback", "--to", "2", "--reason", "canary looked bad"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("version 3 → 4"), "{r:?}");
+    let c = current(&url).await;
+    assert_eq!(c["version"], 4);
+    assert_eq!(c["value"]["type"], "cdn");
+    let r = sg(&url, admin, &["--json", "history", "--limit", "1"]).await;
+    assert_eq!(r.json()["items"][0]["reason"], "canary looked bad");
+
+    // Rolling back to a version that never existed: 404, exit 1, code shown.
+    let r = sg(&url, admin, &["rollback", "--to", "99"]).await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("404 not_found"), "{r:?}");
+
+    // `status` without probes reads the same version, without a token.
+    let r = sg(&url, None, &["--json", "status", "--no-probe"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["config"]["version"], 4);
+    cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_what_each_origin_answers() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
+        .await
+        .unwrap();
+    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
+        .await
+        .unwrap();
+    cdn.set_fault(Fault::Status(503));
+    let r = sg(
+        &url,
+        Some(&cp.admin),
+        &[
+            "set",
+            "hybrid",
+            "--order",
+            "git,cdn",
+            "--git-url",
+            &git.base_url(),
+            "--cdn-url",
+            &cdn.base_url(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+
+    let r = sg(&url, None, &["status"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("hybrid git→cdn"), "{r:?}");
+    let git_row = r.stdout.lines().find(|l| l.starts_with("git ")).unwrap();
+    assert!(
+        git_row.contains(" 200 ") && git_row.ends_with("ok"),
+        "{r:?}"
+    );
+    let cdn_row = r.stdout.lines().find(|l| l.starts_with("cdn ")).unwrap();
+    assert!(cdn_row.contains(" 503 "), "{r:?}");
+
+    let r = sg(&url, None, &["--json", "status"]).await;
+    let v = r.json();
+    assert_eq!(v["config"]["version"], 2);
+    let origins = v["origins"].as_array().unwrap();
+    assert_eq!(origins[0]["origin"], "git");
+    assert_eq!(
+        origins[0]["url"],
+        format!("{}community-plugins.json", git.base_url())
+    );
+    assert_eq!(origins[0]["status"], 200);
+    assert!(origins[0]["latencyMs"].as_f64().unwrap() >= 0.0);
+    assert_eq!(origins[1]["status"], 503);
+    assert!(git.hits() >= 2 && cdn.hits() >= 2);
+    cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_without_an_admin_token_exit_4() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let args = ["set", "cdn", "--cdn-url", "https://cdn.example.test/"];
+
+    let r = sg(&url, None, &args).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("401 unauthorized"), "{r:?}");
+    assert!(r.stderr.contains("SOURCEGATE_TOKEN"), "hint: {r:?}");
+
+    let r = sg(&url, Some("not-a-jwt"), &["history"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("401 unauthorized"), "{r:?}");
+
+    // A valid token of a user who is not an admin: 403, same exit code.
+    let user = token(Role::Authenticated, false);
+    let r = sg(&url, Some(&user), &args).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("403 forbidden"), "{r:?}");
+
+    // JSON errors for scripts.
+    let r = sg(&url, None, &["--json", "rollback", "--to", "1"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    let e: Value = serde_json::from_str(r.stderr.trim()).unwrap();
+    assert_eq!(e["error"]["code"], "unauthorized");
+    assert_eq!(e["error"]["status"], 401);
+    assert_eq!(e["error"]["exit"], 4);
+
+    assert_eq!(current(&url).await["version"], 1, "nothing changed");
+    cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_expected_version_exits_5() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let admin = Some(cp.admin.as_str());
+    let r = sg(
+        &url,
+        admin,
+        &["set", "cdn", "--cdn-url", "https://cdn.example.test/"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // Another admin's view was version 1: refused, nothing overwritten.
+    let r = sg(&url, admin, &["set", "git", "--expected-version", "1"]).await;
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("409 version_conflict"), "{r:?}");
+    let r = sg(
+        &url,
+        admin,
+        &["rollback", "--to", "1", "--expected-version", "1"],
+    )
+    .await;
+    assert_eq!(r.code, 5, "{r:?}");
+    let c = current(&url).await;
+    assert_eq!(c["version"], 2);
+    assert_eq!(c["value"]["type"], "cdn");
+    cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_exits_3() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    for args in [
+        vec!["status"],
+        vec!["set", "git"],
+        vec!["watch", "--count", "1"],
+    ] {
+        let r = sg(&url, Some("t"), &args).await;
+        assert_eq!(r.code, 3, "{args:?}: {r:?}");
+        assert!(r.stderr.contains("cannot reach the control plane"), "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_document_exits_6_without_sending() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    // The seed is Git-only: `set cdn` with no CDN URL anywhere is invalid. No token is given,
+    // so had the PUT been sent the server would have answered 401 (exit 4): exit 6 proves the
+    // document was refused locally.
+    let r = sg(&url, None, &["set", "cdn", "--reason", "oops"]).await;
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(r.stderr.contains("nothing was sent"), "{r:?}");
+    assert!(r.stderr.contains("cdnUrl"), "{r:?}");
+    assert!(r.stderr.contains("--cdn-url"), "hint: {r:?}");
+
+    let r = sg(&url, None, &["--json", "set", "canary", "--percent", "5"]).await;
+    assert_eq!(r.code, 6, "{r:?}");
+    let e: Value = serde_json::from_str(r.stderr.trim()).unwrap();
+    assert_eq!(e["error"]["field"], "cdnUrl");
+
+    // Values clap can check never reach the network at all: usage error, even with no server.
+    let r = sg(
+        "http://127.0.0.1:9",
+        None,
+        &["set", "canary", "--percent", "150"],
+    )
+    .await;
+    assert_eq!(r.code, 2, "{r:?}");
+
+    // --dry-run prints the valid document and sends nothing.
+    let r = sg(
+        &url,
+        None,
+        &[
+            "--json",
+            "set",
+            "canary",
+            "--percent",
+            "5",
+            "--cdn-url",
+            "https://cdn.example.test/",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["expectedVersion"], 1);
+    assert_eq!(v["value"]["type"], "canary");
+    assert_eq!(v["value"]["version"], 2);
+    assert_eq!(current(&url).await["version"], 1);
+    cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_one_line_per_change() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let mut child = command(&url, None, &["watch", "--count", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("first event")
+        .unwrap()
+        .unwrap();
+    assert!(first.contains("  v1  git  by service/seed"), "{first}");
+
+    let r = sg(
+        &url,
+        Some(&cp.admin),
+        &["set", "cdn", "--cdn-url", "https://cdn.example.test/"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let second = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("second event")
+        .unwrap()
+        .unwrap();
+    assert!(second.contains("  v2  cdn  by "), "{second}");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("watch exits after --count events")
+        .unwrap();
+    assert!(status.success());
+    cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_probes_through_the_control_plane() {
+    let origin = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
+        .await
+        .unwrap();
+    let registry = format!("{}community-plugins.json", origin.base_url());
+
+    // Default server: loopback targets are refused (SSRF guard), shown with its code.
+    let guarded = control_plane(false).await;
+    let r = sg(&guarded.server.base_url(), None, &["test", &registry]).await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("400 forbidden_target"), "{r:?}");
+    guarded.server.shutdown().await;
+
+    let cp = control_plane(true).await;
+    let url = cp.server.base_url();
+    let r = sg(&url, None, &["test", &registry]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("entries"), "{r:?}");
+    let r = sg(&url, None, &["--json", "test", &registry]).await;
+    let v = r.json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["validRegistry"], true);
+    assert!(v["entries"].as_u64().unwrap() > 100);
+
+    origin.set_fault(Fault::Status(500));
+    let r = sg(&url, None, &["test", &registry]).await;
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(r.stdout.contains("failed"), "{r:?}");
+    cp.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn help_reads_well() {
+    let r = sg("http://127.0.0.1:9", None, &["--help"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    for needle in [
+        "Exit codes:",
+        "SOURCEGATE_URL",
+        "sourcegate rollback --to 3",
+        "watch",
+    ] {
+        assert!(r.stdout.contains(needle), "missing {needle}: {r:?}");
+    }
+    let r = sg("http://127.0.0.1:9", None, &["set", "canary", "--help"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("--percent"), "{r:?}");
+    let r = sg("http://127.0.0.1:9", None, &["set"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+}
