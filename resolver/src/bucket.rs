@@ -12,8 +12,6 @@
 //! bucket never changes for an install, raising the percent only moves installs from Git to the
 //! CDN, never back.
 
-use std::io::Cursor;
-
 /// Number of buckets: one bucket is 0.01 % of installs (a basis point).
 pub const BUCKETS: u32 = 10_000;
 
@@ -40,14 +38,11 @@ impl Bucket {
 /// assert_eq!(b, sourcegate::bucket::bucket_of("install-0001"));
 /// ```
 pub fn bucket_of(install_id: &str) -> Bucket {
-    // Hash prefix and id as one stream without allocating: Read::chain over two cursors.
-    let mut reader = std::io::Read::chain(
-        Cursor::new(PREFIX.as_bytes()),
-        Cursor::new(install_id.as_bytes()),
-    );
-    // Reading from in-memory cursors cannot fail.
-    let hash = murmur3::murmur3_32(&mut reader, 0).unwrap_or(0);
-    Bucket(hash % BUCKETS)
+    // Stream prefix and id into one MurmurHash3 state: no concatenation, no allocation.
+    let mut h = mur3::Hasher32::with_seed(0);
+    std::hash::Hasher::write(&mut h, PREFIX.as_bytes());
+    std::hash::Hasher::write(&mut h, install_id.as_bytes());
+    Bucket(h.finish32() % BUCKETS)
 }
 
 #[cfg(test)]
@@ -57,16 +52,19 @@ mod tests {
     #[test]
     fn known_murmur3_vectors() {
         // Reference values of MurmurHash3_x86_32 with seed 0 (SMHasher).
-        let h = |s: &str| murmur3::murmur3_32(&mut Cursor::new(s.as_bytes()), 0).unwrap();
+        let h = |s: &str| mur3::murmurhash3_x86_32(s.as_bytes(), 0);
         assert_eq!(h(""), 0);
         assert_eq!(h("hello"), 0x248b_fa47);
-        assert_eq!(h("The quick brown fox jumps over the lazy dog"), 0x2e4f_f723);
+        assert_eq!(
+            h("The quick brown fox jumps over the lazy dog"),
+            0x2e4f_f723
+        );
     }
 
     #[test]
-    fn chained_read_equals_concatenation() {
+    fn streaming_equals_concatenation() {
         let whole = format!("{PREFIX}abc-123");
-        let h = murmur3::murmur3_32(&mut Cursor::new(whole.as_bytes()), 0).unwrap();
+        let h = mur3::murmurhash3_x86_32(whole.as_bytes(), 0);
         assert_eq!(bucket_of("abc-123"), Bucket(h % BUCKETS));
     }
 }

@@ -45,7 +45,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Persists `config` as the last-known-good document, noting where it came from.
-pub(crate) fn save_lkg(path: &Path, config: &MarketplaceConfig, source: &str) -> std::io::Result<()> {
+pub(crate) fn save_lkg(
+    path: &Path,
+    config: &MarketplaceConfig,
+    source: &str,
+) -> std::io::Result<()> {
     let file = LkgFile {
         format: 1,
         saved_at: httpdate::fmt_http_date(std::time::SystemTime::now()),

@@ -395,7 +395,10 @@ impl MarketplaceConfig {
                 serde_json::json!(f64::from(threshold_bp) / 100.0),
             );
         }
-        doc.insert("healthCheckEnabled".into(), self.health_check_enabled.into());
+        doc.insert(
+            "healthCheckEnabled".into(),
+            self.health_check_enabled.into(),
+        );
         doc.insert("fallbackOnError".into(), self.fallback_on_error.into());
         let h = &self.health_check;
         doc.insert(

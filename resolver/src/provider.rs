@@ -225,7 +225,10 @@ impl SupabaseProvider {
         const P: &str = "supabase";
         let req = match self.read {
             SupabaseRead::Table => {
-                let mut url = self.base.join("rest/v1/app_config").map_err(|e| decode(P, e))?;
+                let mut url = self
+                    .base
+                    .join("rest/v1/app_config")
+                    .map_err(|e| decode(P, e))?;
                 url.query_pairs_mut()
                     .append_pair("config_key", &format!("eq.{}", self.key))
                     .append_pair("select", "config_value");
@@ -265,10 +268,11 @@ impl SupabaseProvider {
             SupabaseRead::Rpc => value,
             SupabaseRead::Table => match value {
                 serde_json::Value::Object(mut row) => {
-                    row.remove("config_value").ok_or_else(|| ProviderError::Decode {
-                        provider: P,
-                        reason: "row has no config_value".into(),
-                    })?
+                    row.remove("config_value")
+                        .ok_or_else(|| ProviderError::Decode {
+                            provider: P,
+                            reason: "row has no config_value".into(),
+                        })?
                 }
                 other => {
                     return Err(ProviderError::Decode {
@@ -343,7 +347,10 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn default_client(provider: &'static str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+fn default_client(
+    provider: &'static str,
+    timeout: Duration,
+) -> Result<reqwest::Client, ProviderError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5))
@@ -494,20 +501,23 @@ impl ControlPlaneProvider {
             });
         }
         use eventsource_stream::Eventsource;
-        let stream = resp.bytes_stream().eventsource().filter_map(|ev| async move {
-            match ev {
-                Ok(ev) if ev.event == "config" => Some(
-                    serde_json::from_str::<Envelope>(&ev.data)
-                        .map(|env| RawDocument {
-                            value: env.value,
-                            version: Some(env.version),
-                        })
-                        .map_err(|e| decode(P, e)),
-                ),
-                Ok(_) => None,
-                Err(e) => Some(Err(decode(P, e))),
-            }
-        });
+        let stream = resp
+            .bytes_stream()
+            .eventsource()
+            .filter_map(|ev| async move {
+                match ev {
+                    Ok(ev) if ev.event == "config" => Some(
+                        serde_json::from_str::<Envelope>(&ev.data)
+                            .map(|env| RawDocument {
+                                value: env.value,
+                                version: Some(env.version),
+                            })
+                            .map_err(|e| decode(P, e)),
+                    ),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(decode(P, e))),
+                }
+            });
         Ok(stream.boxed())
     }
 }
@@ -528,7 +538,8 @@ impl ConfigProvider for ControlPlaneProvider {
         after_version: Option<u64>,
     ) -> BoxFuture<'_, Result<BoxStream<'static, Result<RawDocument, ProviderError>>, ProviderError>>
     {
-        let span = tracing::info_span!("config_watch", provider = "control-plane", url = %self.base);
+        let span =
+            tracing::info_span!("config_watch", provider = "control-plane", url = %self.base);
         self.watch_inner(after_version).instrument(span).boxed()
     }
 }

@@ -88,10 +88,7 @@ mod tests {
     fn cooldown_defaults_and_caps() {
         assert_eq!(cooldown(None, 0.0), Duration::from_secs(60));
         assert_eq!(cooldown(None, 1.0), Duration::from_secs(75));
-        assert_eq!(
-            cooldown(Some(Duration::from_secs(7200)), 0.5),
-            MAX_COOLDOWN
-        );
+        assert_eq!(cooldown(Some(Duration::from_secs(7200)), 0.5), MAX_COOLDOWN);
         assert_eq!(cooldown(Some(Duration::ZERO), 0.5), Duration::from_secs(1));
     }
 

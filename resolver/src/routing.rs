@@ -140,8 +140,8 @@ pub fn route(config: &MarketplaceConfig, bucket: Bucket, views: [OriginView; 2])
     let secondary = primary.other();
     let p = views[primary.index()];
     let s = views[secondary.index()];
-    let fallback = s.configured
-        && (config.fallback_on_error || matches!(config.mode, Mode::Hybrid { .. }));
+    let fallback =
+        s.configured && (config.fallback_on_error || matches!(config.mode, Mode::Hybrid { .. }));
     let (order, len, reason) = match (p.unavailable, fallback, s.unavailable) {
         (None, true, _) => ([primary, secondary], 2, base_reason),
         (None, false, _) => ([primary, secondary], 1, base_reason),
@@ -206,8 +206,14 @@ mod tests {
             &[OriginKind::Git, OriginKind::Cdn]
         );
         let canary = cfg(&format!(r#"{{"type":"canary","canaryPercent":10,{both}}}"#));
-        assert_eq!(route(&canary, Bucket(999), [OK, OK]).first(), OriginKind::Cdn);
-        assert_eq!(route(&canary, Bucket(1000), [OK, OK]).first(), OriginKind::Git);
+        assert_eq!(
+            route(&canary, Bucket(999), [OK, OK]).first(),
+            OriginKind::Cdn
+        );
+        assert_eq!(
+            route(&canary, Bucket(1000), [OK, OK]).first(),
+            OriginKind::Git
+        );
     }
 
     #[test]
@@ -239,7 +245,10 @@ mod tests {
         let r = route(
             &c,
             Bucket(0),
-            [down(Unavailable::Ejected, 20), down(Unavailable::Unhealthy, 10)],
+            [
+                down(Unavailable::Ejected, 20),
+                down(Unavailable::Unhealthy, 10),
+            ],
         );
         assert_eq!(r.reason, Reason::PanicMode);
         assert_eq!(r.candidates(), &[OriginKind::Cdn, OriginKind::Git]);
@@ -247,7 +256,10 @@ mod tests {
         let r = route(
             &c,
             Bucket(0),
-            [down(Unavailable::Ejected, 10), down(Unavailable::Unhealthy, 20)],
+            [
+                down(Unavailable::Ejected, 10),
+                down(Unavailable::Unhealthy, 20),
+            ],
         );
         assert_eq!(r.candidates(), &[OriginKind::Git, OriginKind::Cdn]);
     }

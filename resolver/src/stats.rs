@@ -64,7 +64,9 @@ impl Stats {
         if fallback {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        let us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         if let Ok(mut h) = self.latency.lock() {
             h.saturating_record(us);
         }
@@ -86,7 +88,7 @@ impl Stats {
 
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let (avg, p50, p95, p99, max) = match self.latency.lock() {
-            Ok(h) if h.len() > 0 => (
+            Ok(h) if !h.is_empty() => (
                 h.mean() / 1000.0,
                 ms(h.value_at_quantile(0.50)),
                 ms(h.value_at_quantile(0.95)),

@@ -87,7 +87,10 @@ async fn first_resolve_waits_at_most_the_init_timeout_then_serves_the_default() 
     let started = tokio::time::Instant::now();
     let res = r.resolve_url("community-plugins.json").await.unwrap();
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(5) && waited < Duration::from_secs(6), "{waited:?}");
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
     assert_eq!(res.origin, OriginKind::Git);
     assert_eq!(r.config().source, ConfigSource::Default);
     // Later calls do not wait again.
@@ -124,7 +127,11 @@ async fn ttl_expiry_refreshes_in_the_background_once() {
         handles.push(tokio::spawn(async move { r.resolve("x").unwrap().origin }));
     }
     for h in handles {
-        assert_eq!(h.await.unwrap(), OriginKind::Cdn, "the hot path never waits");
+        assert_eq!(
+            h.await.unwrap(),
+            OriginKind::Cdn,
+            "the hot path never waits"
+        );
     }
     assert!(started.elapsed() < Duration::from_millis(10));
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -165,7 +172,10 @@ async fn provider_failure_keeps_the_last_known_good_and_backs_off() {
     assert_eq!(r.resolve_url("x").await.unwrap().origin, OriginKind::Cdn);
     p.set(None);
     let err = r.reload_config().await.unwrap_err();
-    assert!(matches!(err, sourcegate::Error::ProvidersFailed(_)), "{err}");
+    assert!(
+        matches!(err, sourcegate::Error::ProvidersFailed(_)),
+        "{err}"
+    );
     assert_eq!(r.config().version, 3);
     assert_eq!(r.resolve("x").unwrap().origin, OriginKind::Cdn);
     // Failed refreshes back off: over 10 minutes of hot-path calls every 100 ms, the number of
@@ -192,7 +202,11 @@ async fn persisted_config_survives_a_cold_start_without_network() {
     // No temp files left behind by the atomic write.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     let offline = Scripted::new(None, Duration::ZERO);
-    let r = builder().provider(offline).cache_file(&file).build().unwrap();
+    let r = builder()
+        .provider(offline)
+        .cache_file(&file)
+        .build()
+        .unwrap();
     let res = r.resolve_url("x").await.unwrap();
     assert_eq!(res.origin, OriginKind::Cdn);
     assert_eq!(res.config_version, 7);
@@ -262,11 +276,13 @@ async fn serve(app: axum::Router) -> String {
     format!("http://{addr}/")
 }
 
+/// (endpoint, apikey, authorization, accept) of one request.
+type Seen = (String, Option<String>, Option<String>, Option<String>);
+
 #[tokio::test]
 async fn supabase_provider_speaks_postgrest() {
     use axum::routing::{get, post};
-    let seen: Arc<Mutex<Vec<(String, Option<String>, Option<String>, Option<String>)>>> =
-        Arc::default();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let record = {
         let seen = Arc::clone(&seen);
         move |what: &str, h: &HeaderMap| {
@@ -331,7 +347,10 @@ async fn supabase_provider_speaks_postgrest() {
         .with_key("missing");
     match p.fetch().await {
         Err(ProviderError::PostgRest {
-            status, code, details, ..
+            status,
+            code,
+            details,
+            ..
         }) => {
             assert_eq!((status, code.as_str()), (406, "PGRST116"));
             assert_eq!(details.as_deref(), Some("The result contains 0 rows"));

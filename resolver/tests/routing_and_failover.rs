@@ -63,14 +63,20 @@ async fn each_mode_routes_to_its_origin() {
             json!({"type": "canary", "canaryPercent": 100}),
             OriginKind::Cdn,
         ),
-        (json!({"type": "canary", "canaryPercent": 0}), OriginKind::Git),
+        (
+            json!({"type": "canary", "canaryPercent": 0}),
+            OriginKind::Git,
+        ),
     ];
     for (extra, want) in cases {
         let r = resolver(&git, doc(&git, &cdn, extra.clone()));
         let res = r.resolve_url(REGISTRY_PATH).await.unwrap();
         assert_eq!(res.origin, want, "{extra}");
         let base = if want == OriginKind::Git { &git } else { &cdn };
-        assert_eq!(res.url.as_str(), format!("{}{REGISTRY_PATH}", base.base_url()));
+        assert_eq!(
+            res.url.as_str(),
+            format!("{}{REGISTRY_PATH}", base.base_url())
+        );
         let resp = r.fetch(REGISTRY_PATH).await.unwrap();
         assert_eq!(resp.origin, want, "{extra}");
         assert_eq!(&resp.body[..], REGISTRY);
@@ -172,8 +178,14 @@ async fn rate_limit_headers_set_the_cooldown() {
         .await
         .unwrap();
     let r = resolver(&git, doc(&git, &cdn, json!({"type": "git"})));
-    assert_eq!(r.fetch(REGISTRY_PATH).await.unwrap().origin, OriginKind::Git);
-    assert_eq!(r.fetch(REGISTRY_PATH).await.unwrap().origin, OriginKind::Cdn);
+    assert_eq!(
+        r.fetch(REGISTRY_PATH).await.unwrap().origin,
+        OriginKind::Git
+    );
+    assert_eq!(
+        r.fetch(REGISTRY_PATH).await.unwrap().origin,
+        OriginKind::Cdn
+    );
     let wait = r.health()[0].rate_limited_for_secs;
     assert!((59.0..=75.0).contains(&wait), "{wait}");
 
@@ -196,7 +208,10 @@ async fn a_cdn_403_is_not_a_rate_limit() {
     let (git, cdn) = origins().await;
     cdn.set_fault(Fault::Status(403));
     let r = resolver(&git, doc(&git, &cdn, json!({"type": "cdn"})));
-    assert_eq!(r.fetch(REGISTRY_PATH).await.unwrap().origin, OriginKind::Git);
+    assert_eq!(
+        r.fetch(REGISTRY_PATH).await.unwrap().origin,
+        OriginKind::Git
+    );
     assert!(!r.health()[1].rate_limited);
     assert_eq!(r.stats().rate_limited, 0);
 }
@@ -244,7 +259,9 @@ async fn panic_mode_when_every_origin_is_down() {
     );
     let r = resolver(&git, d);
     let err = r.fetch(REGISTRY_PATH).await.unwrap_err();
-    assert!(matches!(err, sourcegate::Error::AllOriginsFailed { ref attempts, .. } if attempts.len() == 2));
+    assert!(
+        matches!(err, sourcegate::Error::AllOriginsFailed { ref attempts, .. } if attempts.len() == 2)
+    );
     // Both unavailable now (Git rate-limited, CDN ejected): the router still tries, least
     // recently failed first. The CDN failed first (it was tried first), so it goes first.
     let route = r.route();
@@ -269,7 +286,10 @@ async fn active_health_checks_route_around_and_recover() {
     cdn.set_fault(Fault::Status(503));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while r.health()[1].healthy {
-        assert!(tokio::time::Instant::now() < deadline, "never became unhealthy");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never became unhealthy"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let h = &r.health()[1];
@@ -299,7 +319,11 @@ async fn canary_share_is_within_one_and_a_half_points_and_sticky() {
     for percent in [1.0, 10.0, 25.5, 50.0, 90.0] {
         let r = resolver(
             &git,
-            doc(&git, &cdn, json!({"type": "canary", "canaryPercent": percent})),
+            doc(
+                &git,
+                &cdn,
+                json!({"type": "canary", "canaryPercent": percent}),
+            ),
         );
         r.resolve_url(REGISTRY_PATH).await.unwrap();
         let on_cdn: Vec<bool> = (0..10_000)
@@ -341,7 +365,10 @@ fn golden_bucket_vectors() {
 async fn paths_are_joined_not_concatenated() {
     let (git, cdn) = origins().await;
     let mut d = doc(&git, &cdn, json!({"type": "git"}));
-    d["gitUrl"] = json!(format!("{}obsidianmd/obsidian-releases/HEAD", git.base_url()));
+    d["gitUrl"] = json!(format!(
+        "{}obsidianmd/obsidian-releases/HEAD",
+        git.base_url()
+    ));
     let r = resolver(&git, d);
     let res = r.resolve_url("/community-plugins.json").await.unwrap();
     assert_eq!(

@@ -255,11 +255,15 @@ async fn serve(
     if path != REGISTRY_PATH {
         return (StatusCode::NOT_FOUND, "404: Not Found").into_response();
     }
-    if let Some((limiter, period, burst)) = &s.limiter {
-        if let Err(not_until) = limiter.check_key(&peer.ip()) {
+    if let Some((limiter, period, burst)) = &s.limiter
+        && let Err(not_until) = limiter.check_key(&peer.ip())
+    {
+        {
             s.limited.fetch_add(1, Ordering::Relaxed);
             let wait = not_until
-                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+                .wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ))
                 .max(*period);
             let secs = wait.as_secs_f64().ceil().max(1.0);
             return match s.opts.limit_answer {
