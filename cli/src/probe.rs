@@ -50,10 +50,10 @@ pub async fn probe(
 ) -> OriginProbe {
     let start = Instant::now();
     let mut result = http.head(&url).timeout(timeout).send().await;
-    if let Ok(r) = &result {
-        if matches!(r.status().as_u16(), 405 | 501) {
-            result = http.get(&url).timeout(timeout).send().await;
-        }
+    if let Ok(r) = &result
+        && matches!(r.status().as_u16(), 405 | 501)
+    {
+        result = http.get(&url).timeout(timeout).send().await;
     }
     let latency = start.elapsed().as_secs_f64() * 1000.0;
     match result {

@@ -27,14 +27,16 @@ struct Cp {
 
 async fn control_plane(allow_private_origins: bool) -> Cp {
     let db = testing::fresh_database().await.expect("test database");
-    let mut s = Settings::default();
-    s.database_url = Some(db.admin_url.clone());
-    s.authenticator_url = Some(db.authenticator_url.clone());
-    s.jwt_secret = Some(SECRET.into());
-    s.rate_limit_per_sec = 0;
-    s.db_pool_size = 4;
-    s.sse_heartbeat_secs = 1;
-    s.allow_private_origins = allow_private_origins;
+    let s = Settings {
+        database_url: Some(db.admin_url.clone()),
+        authenticator_url: Some(db.authenticator_url.clone()),
+        jwt_secret: Some(SECRET.into()),
+        rate_limit_per_sec: 0,
+        db_pool_size: 4,
+        sse_heartbeat_secs: 1,
+        allow_private_origins,
+        ..Settings::default()
+    };
     let server = spawn(s).await.expect("control plane");
     let admin = token(Role::Authenticated, true);
     Cp {
