@@ -108,7 +108,6 @@ impl Default for EmbeddedOptions {
 }
 
 /// A running private PostgreSQL cluster. Dropping it stops the server (fast shutdown).
-#[derive(Debug)]
 pub struct EmbeddedPostgres {
     root: PathBuf,
     port: u16,
@@ -463,6 +462,15 @@ impl EmbeddedPostgres {
             let _ = child.wait();
             tracing::info!(root = %self.root.display(), "embedded PostgreSQL stopped");
         }
+    }
+}
+
+impl std::fmt::Debug for EmbeddedPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedPostgres")
+            .field("root", &self.root)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 

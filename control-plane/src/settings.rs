@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// How the service is configured. Every field has a flag and an environment variable.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct Settings {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, env = "SOURCEGATE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -71,5 +71,25 @@ impl Default for Settings {
             sse_heartbeat_secs: 15,
             embedded_unsafe_fast: false,
         }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    /// Redacts the secret and the connection URLs (they may carry passwords).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact(&self.database_url))
+            .field("authenticator_url", &redact(&self.authenticator_url))
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("data_dir", &self.data_dir)
+            .field("allow_private_origins", &self.allow_private_origins)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("sse_heartbeat_secs", &self.sse_heartbeat_secs)
+            .field("embedded_unsafe_fast", &self.embedded_unsafe_fast)
+            .finish()
     }
 }
