@@ -1,0 +1,195 @@
+//! Builds the C test program (`tests/c/test_ffi.c`) and the C example (`examples/c/main.c`)
+//! with `cc` against `include/sourcegate.h` and the cdylib Cargo built beside this test, starts
+//! loopback origins, and runs both: directly, then under
+//! `valgrind --leak-check=full --error-exitcode=1` when valgrind is installed.
+#![allow(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sourcegate_testkit::{Fault, OriginOptions, OriginStyle, TestOrigin};
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>`: this test binary lives in `target/<profile>/deps/`.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("libsourcegate_ffi.so").exists() || dir.join("libsourcegate_ffi.dylib").exists(),
+        "no libsourcegate_ffi shared library in {}",
+        dir.display()
+    );
+    dir
+}
+
+fn work_dir(name: &str) -> PathBuf {
+    let d = lib_dir()
+        .join("sourcegate-ffi-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn cc(sources: &[&Path], out: &Path) {
+    let lib = lib_dir();
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args([
+            "-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", "-pthread",
+        ])
+        .arg("-I")
+        .arg(manifest_dir().join("include"))
+        .args(sources)
+        .arg("-L")
+        .arg(&lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lsourcegate_ffi", "-o"])
+        .arg(out)
+        .status()
+        .expect("cannot run cc");
+    assert!(status.success(), "cc failed for {sources:?}");
+}
+
+fn valgrind() -> Option<PathBuf> {
+    if std::env::var_os("SG_NO_VALGRIND").is_some() {
+        return None;
+    }
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then(|| PathBuf::from("valgrind"))
+}
+
+/// Runs `exe args` (under valgrind if asked) and asserts success, printing its output.
+fn run(exe: &Path, args: &[String], under_valgrind: bool) -> String {
+    let mut cmd = if under_valgrind {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--leak-check=full",
+            "--show-leak-kinds=definite,indirect,possible",
+            "--errors-for-leak-kinds=definite,indirect,possible",
+            "--error-exitcode=1",
+            "--quiet",
+        ])
+        .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    let out = cmd.args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!(
+        "--- {} (valgrind: {under_valgrind})\n{stdout}{stderr}",
+        exe.display()
+    );
+    assert!(
+        out.status.success(),
+        "{} failed ({}) under valgrind={under_valgrind}:\n{stdout}\n{stderr}",
+        exe.display(),
+        out.status
+    );
+    stdout
+}
+
+struct Origins {
+    git: TestOrigin,
+    cdn: TestOrigin,
+    stalled: TestOrigin,
+}
+
+/// One runtime and one set of origins for the whole test binary.
+fn origins() -> &'static Origins {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    static ORIGINS: OnceLock<Origins> = OnceLock::new();
+    ORIGINS.get_or_init(|| {
+        let rt = RT.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        });
+        rt.block_on(async {
+            let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
+                .await
+                .unwrap();
+            let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
+                .await
+                .unwrap();
+            let stalled = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
+                .await
+                .unwrap();
+            stalled.set_fault(Fault::Stall);
+            Origins { git, cdn, stalled }
+        })
+    })
+}
+
+fn base(o: &TestOrigin) -> String {
+    let b = o.base_url();
+    if b.ends_with('/') { b } else { format!("{b}/") }
+}
+
+/// `test-data/buckets.json` as lines of `<hex id> <bucket>` for the C program.
+fn bucket_vectors_file(dir: &Path) -> PathBuf {
+    let json = std::fs::read_to_string(manifest_dir().join("../test-data/buckets.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut text = String::new();
+    let vectors = v["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 10);
+    for vec in vectors {
+        let id = vec["installId"].as_str().unwrap();
+        let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex = if hex.is_empty() { "-".to_string() } else { hex };
+        text.push_str(&format!("{hex} {}\n", vec["bucket"].as_u64().unwrap()));
+    }
+    let path = dir.join("buckets.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn c_test_program_passes_and_is_valgrind_clean() {
+    let o = origins();
+    let dir = work_dir("c-tests");
+    let exe = dir.join("test_ffi");
+    cc(&[&manifest_dir().join("tests/c/test_ffi.c")], &exe);
+    let args = vec![
+        base(&o.git),
+        base(&o.cdn),
+        base(&o.stalled),
+        dir.display().to_string(),
+        bucket_vectors_file(&dir).display().to_string(),
+    ];
+    let out = run(&exe, &args, false);
+    assert!(out.contains(", 0 failures"), "{out}");
+    if valgrind().is_some() {
+        let out = run(&exe, &args, true);
+        assert!(out.contains(", 0 failures"), "{out}");
+    }
+}
+
+#[test]
+fn c_example_resolves_and_fetches_and_is_valgrind_clean() {
+    let o = origins();
+    let dir = work_dir("c-example");
+    let exe = dir.join("sourcegate-example");
+    cc(&[&manifest_dir().join("../examples/c/main.c")], &exe);
+    let options = format!(
+        r#"{{"staticConfig":{{"type":"hybrid","priority":["cdn","git"],"cdnUrl":"{}","gitUrl":"{}","healthCheckEnabled":false,"version":7}},"installId":"example","healthChecks":false}}"#,
+        base(&o.cdn),
+        base(&o.git)
+    );
+    let args = vec![options, "community-plugins.json".to_string()];
+    let out = run(&exe, &args, false);
+    assert!(out.contains("origin=cdn"), "{out}");
+    assert!(out.contains("config version 7"), "{out}");
+    if valgrind().is_some() {
+        run(&exe, &args, true);
+    }
+}
