@@ -60,7 +60,14 @@ pub fn build(
     );
     match change.mode {
         ModeChange::Canary { percent } => {
-            doc.insert("canaryPercent".into(), serde_json::json!(percent));
+            // Whole percents stay integers (`10`, not `10.0`), as an admin would write them.
+            let v = if percent.fract() == 0.0 && percent.abs() <= 100.0 {
+                #[allow(clippy::cast_possible_truncation)]
+                Value::from(percent as i64)
+            } else {
+                Value::from(percent)
+            };
+            doc.insert("canaryPercent".into(), v);
         }
         _ => {
             doc.remove("canaryPercent");
@@ -246,6 +253,17 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.mode, Mode::Canary { threshold_bp: 1250 });
         assert_eq!(doc["canaryPercent"], 12.5);
+        let (ten, _) = build(
+            &cur,
+            &Change {
+                mode: ModeChange::Canary { percent: 10.0 },
+                git_url: None,
+                cdn_url: None,
+            },
+            5,
+        )
+        .unwrap();
+        assert_eq!(ten["canaryPercent"].to_string(), "10");
         assert_eq!(summary(&doc), "canary 12.5% on cdn");
         let (doc2, _) = build(
             &doc,

@@ -5,7 +5,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::chain;
+/// The innermost cause of an error (reqwest's outer messages repeat the URL, which the
+/// table already shows).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
 
 /// What one origin answered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,7 +80,7 @@ pub async fn probe(
             error: Some(if e.is_timeout() {
                 format!("timed out after {timeout:?}")
             } else {
-                chain(&e)
+                root_cause(&e)
             }),
         },
     }
@@ -81,6 +89,26 @@ pub async fn probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_cause_is_the_innermost_error() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(Wrapped(inner));
+        assert_eq!(root_cause(&outer), "refused");
+    }
+
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
 
     #[test]
     fn join_like_the_resolver() {
