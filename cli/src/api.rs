@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt as _};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiErrorBody, CliError, chain};
+use crate::error::{ApiErrorBody, CliError, chain, root_cause};
 
 /// The key of the marketplace source configuration.
 pub const MARKETPLACE_KEY: &str = "marketplace_source";
@@ -307,9 +307,9 @@ impl Client {
 
 fn unreachable(url: &str, e: &reqwest::Error) -> CliError {
     let reason = if e.is_timeout() {
-        format!("timed out ({})", chain(e))
+        "timed out".to_owned()
     } else {
-        chain(e)
+        root_cause(e)
     };
     CliError::Unreachable {
         url: url.to_owned(),

@@ -13,6 +13,9 @@ use crate::error::CliError;
 use crate::output;
 use crate::probe;
 
+/// Where the control plane listens by default (`sourcegate-control-plane`'s default).
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
 const LONG_ABOUT: &str = "\
 Admin CLI of the Sourcegate control plane: shows and flips where the apps fetch the plugin \
 registry from (Git raw host, CDN, hybrid, or a sticky canary share on the CDN), tests origins, \
@@ -66,12 +69,13 @@ pub struct Cli {
 
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Base URL of the control plane.
     #[arg(
         long,
         env = "SOURCEGATE_URL",
-        default_value = "http://127.0.0.1:8080",
+        default_value = DEFAULT_URL,
         global = true
     )]
     pub url: String,
@@ -226,7 +230,13 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
 /// Any [`CliError`]; the caller prints it and exits with [`CliError::exit_code`].
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let g = &cli.global;
-    let client = Client::new(&g.url, g.token.clone(), Duration::from_secs(g.timeout_secs))?;
+    // An empty SOURCEGATE_URL (e.g. `SOURCEGATE_URL= sourcegate …`) means "not set".
+    let url = if g.url.trim().is_empty() {
+        DEFAULT_URL
+    } else {
+        g.url.trim()
+    };
+    let client = Client::new(url, g.token.clone(), Duration::from_secs(g.timeout_secs))?;
     match &cli.command {
         Command::Status {
             no_probe,
@@ -256,7 +266,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 print_json(&after)
             } else {
                 print(&output::changed(
-                    &format!("Rolled back to version {to}:"),
+                    &format!("Rolled back to version {to}"),
                     Some(&before),
                     &after,
                 ))

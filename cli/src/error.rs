@@ -176,6 +176,16 @@ impl CliError {
     }
 }
 
+/// The innermost cause of an error (reqwest's outer messages repeat the URL, which the
+/// table already shows).
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
 /// Renders an error chain as `outer: cause: cause` (reqwest hides the interesting part in
 /// its sources).
 pub(crate) fn chain(err: &dyn std::error::Error) -> String {

@@ -106,14 +106,14 @@ pub fn status(view: &ConfigView, probes: &[OriginProbe]) -> String {
 pub fn changed(verb: &str, before: Option<&ConfigView>, after: &ConfigView) -> String {
     let mut s = match before {
         Some(b) => format!(
-            "{verb} {}: version {} → {} ({} → {})\n",
+            "{verb}: {} version {} → {} ({} → {})\n",
             after.key,
             b.version,
             after.version,
             document::summary(&b.value),
             document::summary(&after.value)
         ),
-        None => format!("{verb} {}: version {}\n", after.key, after.version),
+        None => format!("{verb}: {} version {}\n", after.key, after.version),
     };
     s.push_str(&config_block(after));
     s

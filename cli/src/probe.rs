@@ -5,16 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// The innermost cause of an error (reqwest's outer messages repeat the URL, which the
-/// table already shows).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
+use crate::error::root_cause;
 /// What one origin answered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
