@@ -70,14 +70,13 @@ pub(crate) async fn get_config(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let ctx = authenticate(&state, &headers)?;
-    let mut tx = db::begin_as(&state.pool, &ctx)
+    if key.contains('\0') {
+        return Err(AppError::NotFound("no such configuration".into()));
+    }
+    let v = db::fetch_config_fast(&state.pool, &ctx, &key)
         .await
-        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
-    let v = db::fetch_config(&mut tx, &key)
-        .await
-        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
-    tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
-    let v = v.ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
+        .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
     if let Some(inm) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|h| h.to_str().ok())

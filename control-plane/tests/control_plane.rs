@@ -904,3 +904,43 @@ async fn health_ready_and_openapi() {
     assert!(doc["paths"]["/v1/origins/test"]["post"].is_object());
     ctx.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn fast_read_path_runs_as_the_request_role_and_quotes_safely() {
+    let ctx = start().await;
+    // Hostile keys are plain data.
+    for key in [
+        "a'b",
+        "x$$y",
+        "$q$;DROP TABLE public.app_config;--",
+        "k\\'--",
+    ] {
+        let url = format!(
+            "{}/v1/configs/{}",
+            ctx.base,
+            url::form_urlencoded::byte_serialize(key.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        );
+        let r = ctx.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{key}");
+    }
+    assert_eq!(ctx.get_config().await["version"], 1);
+    // Restrict reading to signed-in users: RLS must now hide the row from anon on the fast path.
+    let mut su = superuser(&ctx).await;
+    sqlx::query("ALTER POLICY app_config_read ON public.app_config TO authenticated")
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let url = ctx.url("/v1/configs/marketplace_source");
+    assert_eq!(ctx.http.get(&url).send().await.unwrap().status(), 404);
+    let r = ctx
+        .http
+        .get(&url)
+        .bearer_auth(user_token(Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    ctx.server.shutdown().await;
+}
