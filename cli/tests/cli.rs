@@ -21,13 +21,22 @@ const BIN: &str = env!("CARGO_BIN_EXE_sourcegate");
 
 struct Cp {
     server: Server,
-    _db: TestDatabase,
+    db: TestDatabase,
     admin: String,
 }
 
 async fn control_plane(allow_private_origins: bool) -> Cp {
     let db = testing::fresh_database().await.expect("test database");
+    control_plane_on(db, allow_private_origins, Settings::default().listen).await
+}
+
+async fn control_plane_on(
+    db: TestDatabase,
+    allow_private_origins: bool,
+    listen: std::net::SocketAddr,
+) -> Cp {
     let s = Settings {
+        listen,
         database_url: Some(db.admin_url.clone()),
         authenticator_url: Some(db.authenticator_url.clone()),
         jwt_secret: Some(SECRET.into()),
@@ -39,11 +48,7 @@ async fn control_plane(allow_private_origins: bool) -> Cp {
     };
     let server = spawn(s).await.expect("control plane");
     let admin = token(Role::Authenticated, true);
-    Cp {
-        server,
-        _db: db,
-        admin,
-    }
+    Cp { server, db, admin }
 }
 
 fn token(role: Role, admin: bool) -> String {
@@ -441,6 +446,61 @@ async fn watch_prints_one_line_per_change() {
         .unwrap();
     assert!(status.success());
     cp.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reconnects_and_resumes_after_a_restart() {
+    let cp = control_plane(false).await;
+    let addr = cp.server.addr();
+    let url = cp.server.base_url();
+    let mut child = command(&url, None, &["--json", "watch", "--count", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("first event")
+        .unwrap()
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&first).unwrap()["version"], 1);
+
+    // The control plane goes away (its SSE streams end), then comes back on the same address
+    // and database; meanwhile an admin changed the configuration.
+    let Cp { server, db, admin } = cp;
+    server.shutdown().await;
+    let back = control_plane_on(db, false, addr).await;
+    let r = sg(
+        &url,
+        Some(&admin),
+        &["set", "cdn", "--cdn-url", "https://cdn.example.test/"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+
+    let second = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("an event after the restart")
+        .unwrap()
+        .unwrap();
+    let v: Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(
+        v["version"], 2,
+        "resumed after version 1, not a repeat of it"
+    );
+    assert_eq!(v["value"]["type"], "cdn");
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("watch exits after --count events")
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reconnecting") || stderr.contains("retrying"),
+        "{stderr}"
+    );
+    back.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
