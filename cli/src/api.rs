@@ -94,6 +94,17 @@ impl Client {
     ///
     /// # Errors
     /// [`CliError::Usage`] when `base` is not an `http(s)` URL.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), sourcegate_cli::CliError> {
+    /// use std::time::Duration;
+    /// use sourcegate_cli::api::{Client, MARKETPLACE_KEY};
+    /// let c = Client::new("http://127.0.0.1:8080", None, Duration::from_secs(10))?;
+    /// let current = c.get_config(MARKETPLACE_KEY).await?;
+    /// println!("version {}", current.version);
+    /// # Ok(()) }
+    /// ```
     pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Client, CliError> {
         let parsed = url::Url::parse(base)
             .map_err(|e| CliError::Usage(format!("invalid --url `{base}`: {e}")))?;

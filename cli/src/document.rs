@@ -41,6 +41,22 @@ pub struct Change {
 ///
 /// # Errors
 /// The [`ConfigError`] of [`MarketplaceConfig::from_value`], naming the field.
+///
+/// # Examples
+/// ```
+/// use sourcegate_cli::document::{Change, ModeChange, build};
+/// let seed = serde_json::json!({"type":"git","gitUrl":"https://g.example/","version":1});
+/// let to_cdn = |cdn_url: Option<&str>| Change {
+///     mode: ModeChange::Cdn,
+///     git_url: None,
+///     cdn_url: cdn_url.map(str::to_owned),
+/// };
+/// // No CDN URL anywhere: refused locally, naming the field.
+/// assert_eq!(build(&seed, &to_cdn(None), 2).unwrap_err().field(), Some("cdnUrl"));
+/// let (doc, _) = build(&seed, &to_cdn(Some("https://cdn.example/")), 2).unwrap();
+/// assert_eq!(doc["type"], "cdn");
+/// assert_eq!(doc["version"], 2);
+/// ```
 pub fn build(
     current: &Value,
     change: &Change,
