@@ -397,15 +397,29 @@ impl Handle {
             .ok_or_else(|| Failure::new(sg_status::Internal, "runtime already shut down"))
     }
 
-    /// Runs `fut` to completion on this resolver's runtime, from a host thread.
-    fn block_on<F: std::future::Future>(&self, fut: F) -> Result<F::Output, Failure> {
+    /// Runs `fut` to completion on one of this resolver's worker threads and blocks the calling
+    /// (host) thread until it is done. The future runs on a worker, not on the caller's stack:
+    /// hosts' secondary threads may have small stacks (512 KiB on iOS, libuv's pool in Node).
+    fn block_on<F>(&self, fut: F) -> Result<F::Output, Failure>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         if on_runtime_thread() {
             return Err(Failure::new(
                 sg_status::WrongThread,
                 "blocking sg_* call from a Sourcegate thread (inside a callback); use the non-blocking variant",
             ));
         }
-        Ok(self.runtime()?.block_on(fut))
+        let rt = self.runtime()?;
+        let task = rt.spawn(fut);
+        rt.block_on(task).map_err(|e| {
+            if e.is_panic() {
+                Failure::new(sg_status::Panic, panic_message(&*e.into_panic()))
+            } else {
+                Failure::new(sg_status::Cancelled, "the operation was cancelled")
+            }
+        })
     }
 }
 
@@ -738,7 +752,8 @@ pub unsafe extern "C" fn sg_resolver_resolve(
         } else if on_runtime_thread() {
             h.resolver.resolve(path)?
         } else {
-            let r = h.block_on(h.resolver.resolve_url(path))?;
+            let (r, p) = (Arc::clone(&h.resolver), path.to_owned());
+            let r = h.block_on(async move { r.resolve_url(&p).await })?;
             h.ready.store(true, Ordering::Release);
             r?
         };
@@ -788,7 +803,8 @@ pub unsafe extern "C" fn sg_resolver_fetch(
         // SAFETY: per this function's contract.
         let path = unsafe { c_str(path, "path") }?;
         non_null(out, "out")?;
-        let resp = h.block_on(h.resolver.fetch(path))??;
+        let (r, p) = (Arc::clone(&h.resolver), path.to_owned());
+        let resp = h.block_on(async move { r.fetch(&p).await })??;
         h.ready.store(true, Ordering::Release);
         let (body, len) = bytes_to_c(resp.body.to_vec());
         // SAFETY: `out` is valid for a write per the contract.
@@ -905,7 +921,8 @@ pub unsafe extern "C" fn sg_resolver_reload(
     ffi_call!({
         // SAFETY: per this function's contract.
         let h = unsafe { handle(resolver) }?;
-        let cfg = h.block_on(h.resolver.reload_config())??;
+        let r = Arc::clone(&h.resolver);
+        let cfg = h.block_on(async move { r.reload_config().await })??;
         h.ready.store(true, Ordering::Release);
         if !version_out.is_null() {
             // SAFETY: non-NULL and valid for a write per the contract.

@@ -1,0 +1,155 @@
+// Types of the Sourcegate Node.js binding (index.js).
+
+/** Options of a resolver: the JSON options of `sg_resolver_new` (all optional). */
+export interface ResolverOptions {
+  /** Git base URL used when no config can be had (default: the Obsidian releases repository). */
+  defaultGitUrl?: string;
+  /** Control plane base URL (native API with ETags and SSE push). */
+  controlPlaneUrl?: string;
+  /** Bearer token sent to the control plane. */
+  controlPlaneToken?: string;
+  /** Supabase project URL (PostgREST); goes with `supabaseKey`. */
+  supabaseUrl?: string;
+  /** Supabase publishable key. */
+  supabaseKey?: string;
+  /** A fixed config document. */
+  staticConfig?: MarketplaceConfigDocument;
+  /** A JSON config file, re-read on each reload. */
+  staticConfigFile?: string;
+  /** Install id for sticky canary bucketing. */
+  installId?: string;
+  /** File holding the install id (created if absent). */
+  installIdFile?: string;
+  /** Last-known-good config file. */
+  cacheFile?: string;
+  /** Config freshness, ms (default 300000). */
+  cacheTtlMs?: number;
+  /** Longest wait for the first config, ms (default 5000). */
+  initTimeoutMs?: number;
+  /** Timeout of one origin request, ms (default 30000). */
+  requestTimeoutMs?: number;
+  /** Run active health checks when the document enables them (default true). */
+  healthChecks?: boolean;
+  /** Path probed by health checks when the document gives none. */
+  healthCheckPath?: string;
+  /** Follow the control plane's push stream (default true). */
+  push?: boolean;
+}
+
+/** The `marketplace_source` document (seed 003, extended). */
+export interface MarketplaceConfigDocument {
+  type: 'git' | 'cdn' | 'cloudflare' | 'hybrid' | 'canary';
+  priority?: Array<'git' | 'cdn' | 'cloudflare'>;
+  gitUrl?: string;
+  cdnUrl?: string;
+  cloudflareUrl?: string;
+  canaryPercent?: number;
+  healthCheckEnabled?: boolean;
+  fallbackOnError?: boolean;
+  version?: number;
+  [extra: string]: unknown;
+}
+
+export type Origin = 'git' | 'cdn';
+export type Reason = 'mode' | 'canary' | 'failover' | 'panicMode' | 'noFallback';
+
+export interface Resolution {
+  url: string;
+  origin: Origin;
+  reason: Reason;
+  /** For `failover`: the preferred origin that was skipped. */
+  failoverFrom: Origin;
+  /** For `failover` / `noFallback`: why the preferred origin is skipped. */
+  unavailable: 'rateLimited' | 'ejected' | 'unhealthy' | null;
+  /** For `canary`: the install's bucket (0..9999). */
+  bucket: number;
+  /** For `canary`: canaryPercent × 100. */
+  thresholdBp: number;
+  configVersion: number;
+}
+
+export interface FetchResponse {
+  body: Buffer;
+  origin: Origin;
+  reason: Reason;
+  status: number;
+  fallback: boolean;
+  failedAttempts: number;
+}
+
+export interface OriginStats {
+  requests: number;
+  failures: number;
+  rateLimited: number;
+}
+
+/** `getStats()`: the seed's counters plus latencies, config and health. */
+export interface Stats {
+  totalRequests: number;
+  gitRequests: number;
+  cdnRequests: number;
+  cloudflareRequests: number;
+  fallbacks: number;
+  errors: number;
+  rateLimited: number;
+  averageResponseTimeMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  git: OriginStats;
+  cdn: OriginStats;
+  config: { version: number; source: unknown; installedAt: string; document: MarketplaceConfigDocument };
+  health: Array<Record<string, unknown>>;
+  installId: string;
+  bucket: number;
+}
+
+export interface ConfigChange {
+  version: number;
+  mode: 'git' | 'cdn' | 'hybrid' | 'canary';
+  config: MarketplaceConfigDocument | null;
+}
+
+export interface Outcome {
+  /** HTTP status, or 0 for a transport error. */
+  status?: number;
+  retryAfterMs?: number;
+  elapsedMs?: number;
+  fallback?: boolean;
+}
+
+export class SourcegateError extends Error {
+  /** Numeric sg_status (grouped by hundreds). */
+  readonly status: number;
+  /** Its name, e.g. `SG_STATUS_INVALID_OPTIONS`. */
+  readonly code: string;
+}
+
+export class Resolver {
+  constructor(options?: ResolverOptions);
+  /** Resolves with the config held now (sync; may block once, before the first config). */
+  resolve(path: string): Resolution;
+  /** Resolves on the thread pool, waiting once (at most initTimeoutMs) for the first config. */
+  resolveDetailed(path: string): Promise<Resolution>;
+  /** The seed's `resolveUrl`. */
+  resolveUrl(path: string): Promise<string>;
+  /** The seed's `reloadConfig`; resolves with the config version in use afterwards. */
+  reloadConfig(): Promise<number>;
+  /** Fetches with failover. */
+  fetch(path: string): Promise<FetchResponse>;
+  /** Feeds back a request made with the host's own HTTP stack. */
+  reportOutcome(origin: Origin | 'cloudflare', outcome?: Outcome): void;
+  /** The seed's `getStats`. */
+  getStats(): Stats;
+  /** Subscribes to config changes; resolves the returned function to unsubscribe. */
+  onConfigChange(listener: (change: ConfigChange) => void): () => Promise<void>;
+  /** Frees the native resolver. */
+  close(): Promise<void>;
+}
+
+/** Canary bucket (0..9999) of an install id. */
+export function bucketOf(installId: string): number;
+
+/** Version of libsourcegate_ffi. */
+export const version: string;
