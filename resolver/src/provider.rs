@@ -407,6 +407,15 @@ impl ControlPlaneProvider {
         self
     }
 
+    /// Uses `request` for fetches and `stream` for the SSE stream (give the stream client no
+    /// overall timeout, or it cuts the stream). Lets many resolvers in one process share
+    /// connection pools.
+    pub fn with_http_clients(mut self, request: reqwest::Client, stream: reqwest::Client) -> Self {
+        self.client = request;
+        self.stream_client = stream;
+        self
+    }
+
     /// Sends `token` as `Authorization: Bearer`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
