@@ -124,13 +124,15 @@ pub async fn fetch_config_fast(
         claims = auth.claims_json,
     );
     let rows = sqlx::raw_sql(&sql).fetch_all(pool).await?;
-    for row in rows.iter().filter(|r| r.len() == 1) {
-        let text: String = row.try_get(0)?;
-        return serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)));
+    match rows.iter().find(|r| r.len() == 1) {
+        Some(row) => {
+            let text: String = row.try_get(0)?;
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        }
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// Reads one configuration outside any request (the event fan-out), as `anon`.
