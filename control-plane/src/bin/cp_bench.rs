@@ -46,10 +46,27 @@ async fn read_bench(
     concurrency: u64,
     etag: Option<String>,
 ) -> Result<(f64, u64, Histogram<u64>), BoxError> {
+    read_bench_url(
+        &format!("{base}/v1/configs/marketplace_source"),
+        requests,
+        concurrency,
+        etag,
+        false,
+    )
+    .await
+}
+
+async fn read_bench_url(
+    url: &str,
+    requests: u64,
+    concurrency: u64,
+    etag: Option<String>,
+    postgrest: bool,
+) -> Result<(f64, u64, Histogram<u64>), BoxError> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency as usize)
         .build()?;
-    let url = format!("{base}/v1/configs/marketplace_source");
+    let url = url.to_owned();
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -61,6 +78,11 @@ async fn read_bench(
             while next.fetch_add(1, Ordering::Relaxed) < requests {
                 let t = Instant::now();
                 let mut req = client.get(&url);
+                if postgrest {
+                    req = req
+                        .header("apikey", "sb_publishable_bench")
+                        .header("accept", "application/vnd.pgrst.object+json");
+                }
                 if let Some(e) = &etag {
                     req = req.header("if-none-match", e);
                 }
@@ -163,6 +185,20 @@ async fn main() -> Result<(), BoxError> {
     let (rps, errors, h) = read_bench(&base, args.requests, args.concurrency, etag).await?;
     println!(
         "reads 304 (ETag hit):   {rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}",
+        pct(&h, 0.5),
+        pct(&h, 0.99)
+    );
+
+    let (rps, errors, h) = read_bench_url(
+        &format!("{base}/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value"),
+        args.requests,
+        args.concurrency,
+        None,
+        true,
+    )
+    .await?;
+    println!(
+        "reads /rest/v1 (single):{rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}  (BEGIN/set_config/SELECT/COMMIT path)",
         pct(&h, 0.5),
         pct(&h, 0.99)
     );
