@@ -494,6 +494,34 @@ async fn invalid_document_is_422_and_changes_nothing() {
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["code"], "PT422");
     assert_eq!(e["details"], "field=cdnUrl");
+    // SQL rules aligned with the resolver's parser.
+    for (doc, field) in [
+        (
+            json!({"type":"canary","gitUrl":"https://g/","cdnUrl":"https://c/"}),
+            "canaryPercent",
+        ),
+        (
+            json!({"type":"hybrid","priority":["ipfs"],"gitUrl":"https://g/","cdnUrl":"https://c/"}),
+            "priority",
+        ),
+        (
+            json!({"type":"git","gitUrl":"https://g/","healthCheck":{"path":"https://evil/"}}),
+            "healthCheck.path",
+        ),
+    ] {
+        let r = ctx
+            .rest_rpc(
+                "update_app_config",
+                Some(&admin),
+                json!({"p_key":"marketplace_source","p_value":doc}),
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{doc}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["details"],
+            format!("field={field}")
+        );
+    }
     assert_eq!(ctx.get_config().await["version"], 1);
     assert_eq!(ctx.history_count().await, 1);
     ctx.server.shutdown().await;
