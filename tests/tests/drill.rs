@@ -1,0 +1,91 @@
+//! The main job end to end: a shortened migration drill (100 installs) with the real control
+//! plane on embedded PostgreSQL, loopback origins and the real registry; asserts on its report.
+
+use std::time::Duration;
+
+use sourcegate_examples::drill::{DrillOptions, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortened_drill_fails_over_canaries_and_rolls_back() {
+    let report = run(DrillOptions {
+        installs: 100,
+        // Scaled down for a debug build on 2 cores: the Git quota is 4 requests/s (burst 4),
+        // normal load 3 requests/s, the spike 15.
+        phase_secs: 2.0,
+        normal_rps: 3.0,
+        spike_rps: 15.0,
+        git_limit_per_sec: 4,
+        git_burst: 4,
+        propagation_deadline: Duration::from_secs(10),
+        concurrency: 16,
+        progress: false,
+    })
+    .await
+    .expect("drill runs");
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+
+    let json = serde_json::to_value(&report).unwrap();
+    let phases = json["phases"].as_array().unwrap();
+    let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "git",
+            "git-rate-limited",
+            "canary-10",
+            "canary-50",
+            "cdn",
+            "cdn-down",
+            "rollback-git"
+        ]
+    );
+    for p in phases {
+        for key in [
+            "mode",
+            "requests",
+            "git",
+            "cdn",
+            "fallbacks",
+            "errors",
+            "rate_limited",
+            "p50_ms",
+            "p99_ms",
+            "propagation_ms",
+        ] {
+            assert!(p.get(key).is_some(), "{key} missing in {p}");
+        }
+        assert_eq!(p["errors"], 0, "{p}");
+        assert_eq!(
+            p["requests"].as_u64().unwrap(),
+            p["git"].as_u64().unwrap() + p["cdn"].as_u64().unwrap(),
+            "{p}"
+        );
+    }
+    let by_name = |n: &str| phases.iter().find(|p| p["name"] == n).unwrap();
+    assert!(
+        by_name("git-rate-limited")["rate_limited"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(by_name("git-rate-limited")["cdn"].as_u64().unwrap() > 0);
+    assert_eq!(by_name("git")["cdn"], 0);
+    assert_eq!(by_name("cdn")["git"], 0);
+    assert!(by_name("cdn-down")["fallbacks"].as_u64().unwrap() > 0);
+    assert_eq!(by_name("rollback-git")["cdn"], 0);
+    // Every flip reached all 100 installs, over SSE, well within the 10 s deadline.
+    for n in ["git", "canary-10", "canary-50", "cdn", "rollback-git"] {
+        let ms = by_name(n)["propagation_ms"].as_f64().unwrap();
+        assert!(ms < 10_000.0, "{n}: {ms} ms");
+    }
+    assert_eq!(json["registry"]["entries"], 6858);
+    assert_eq!(
+        json["registry"]["sha256"],
+        "4a43d57482e664228edf49e282e4d7fc12c0ec0184feb4fff8616447d949e9c5"
+    );
+    // Seed version 1, then five admin changes (git, canary 10, canary 50, cdn, rollback).
+    assert_eq!(
+        json["history_versions"],
+        serde_json::json!([1, 2, 3, 4, 5, 6])
+    );
+}
