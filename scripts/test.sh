@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
+# PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
+# valgrind, the shortened migration drill, doc tests), the FFI header check and the Node.js
+# binding's tests (npm ci + node --test).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+echo "== cargo test --workspace"
+cargo test --workspace --locked
+
+echo "== FFI header is current"
+bash ffi/check-header.sh
+
+echo "== Node.js binding"
+bash examples/node/run-tests.sh
+
+echo "== all tests passed"
