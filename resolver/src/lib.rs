@@ -54,3 +54,8 @@ pub use resolver::{
 };
 pub use routing::Reason;
 pub use stats::StatsSnapshot;
+
+/// The repository README's Rust examples, compiled as doc tests so they keep compiling.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
