@@ -972,3 +972,85 @@ async fn fast_read_path_runs_as_the_request_role_and_quotes_safely() {
     assert_eq!(r.status(), 200);
     ctx.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn rest_subset_refuses_what_it_does_not_implement() {
+    let ctx = start().await;
+    let r = ctx
+        .http
+        .post(ctx.url("/rest/v1/app_config"))
+        .header("apikey", "k")
+        .json(&json!({"config_key":"x","config_value":{}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "PGRST117");
+    let r = ctx
+        .http
+        .get(ctx.url("/rest/v1/app_config"))
+        .header("apikey", "k")
+        .header("accept-profile", "auth")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "PGRST106");
+    let r = ctx
+        .http
+        .get(ctx.url("/rest/v1/app_config?select=password"))
+        .header("apikey", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "42703");
+    let r = ctx
+        .http
+        .get(ctx.url("/rest/v1/app_config?version=gt.0&order=version.desc&limit=1"))
+        .header("apikey", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap().as_array().unwrap().len(),
+        1
+    );
+    let r = ctx
+        .http
+        .get(ctx.url("/rest/v1/app_config?version=eq.notanumber"))
+        .header("apikey", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "22P02");
+    ctx.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_ends_open_sse_streams() {
+    let ctx = start().await;
+    let resp = ctx
+        .http
+        .get(ctx.url("/v1/configs/marketplace_source/events"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    assert!(body.next().await.unwrap().is_ok());
+    let t = Instant::now();
+    ctx.server.shutdown().await;
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+    // The stream ends instead of hanging.
+    let end = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    assert!(end.is_ok());
+}
