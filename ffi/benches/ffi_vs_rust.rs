@@ -1,5 +1,7 @@
-//! Resolve cost through the C ABI (`sg_resolver_resolve`, called as a C caller would) against
-//! the Rust call (`Resolver::resolve`), on the same kind of config, printed as a ratio.
+//! Resolve cost through the C ABI against the Rust call (`Resolver::resolve`), on the same
+//! config, printed as ratios: `sg_resolver_resolve` called from Rust exactly as C calls it, and
+//! called from a real C program (`resolve_bench.c`, compiled with `cc -O2` against the cdylib
+//! Cargo built beside this bench; skipped with a note if `cc` is missing).
 //!
 //! Run: `cargo bench -p sourcegate-ffi --bench ffi_vs_rust` (`SG_BENCH_N` sets the number of
 //! calls, default 2,000,000).
@@ -107,7 +109,63 @@ fn main() {
 
     let (r, f) = (per_call(rust, n), per_call(ffi, n));
     println!("resolve `{path}` → {url}, {n} calls, best of 5");
-    println!("rust  Resolver::resolve      {r:8.1} ns/call");
-    println!("ffi   sg_resolver_resolve    {f:8.1} ns/call");
-    println!("ratio ffi/rust               {:8.2}", f / r);
+    println!("rust  Resolver::resolve                 {r:8.1} ns/call");
+    println!(
+        "ffi   sg_resolver_resolve (Rust caller) {f:8.1} ns/call   ratio ffi/rust {:5.2}",
+        f / r
+    );
+    match c_bench(&opts, n) {
+        Ok(c) => println!(
+            "ffi   sg_resolver_resolve (C caller)    {c:8.1} ns/call   ratio c/rust   {:5.2}",
+            c / r
+        ),
+        Err(e) => println!("C caller not measured: {e}"),
+    }
+}
+
+/// Compiles and runs `resolve_bench.c`; returns its ns per call.
+fn c_bench(opts: &std::ffi::CStr, n: u64) -> Result<f64, String> {
+    let manifest = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // `cargo bench` leaves the cdylib in `deps/` (beside this binary); `cargo build` uplifts it
+    // one level up.
+    let deps = exe.parent().ok_or("no target dir")?;
+    let lib_dir = [Some(deps), deps.parent()]
+        .into_iter()
+        .flatten()
+        .find(|d| {
+            d.join("libsourcegate_ffi.so").exists() || d.join("libsourcegate_ffi.dylib").exists()
+        })
+        .ok_or("no libsourcegate_ffi shared library beside the bench")?
+        .to_path_buf();
+    let out = lib_dir.join("resolve_bench_c");
+    let status = std::process::Command::new("cc")
+        .args(["-std=c11", "-O2", "-I"])
+        .arg(manifest.join("include"))
+        .arg(manifest.join("benches/resolve_bench.c"))
+        .arg("-L")
+        .arg(&lib_dir)
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .args(["-lsourcegate_ffi", "-o"])
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("cannot run cc: {e}"))?;
+    if !status.success() {
+        return Err("cc failed".into());
+    }
+    let output = std::process::Command::new(&out)
+        .arg(opts.to_str().map_err(|e| e.to_string())?)
+        .arg(n.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("c_ns_per_call "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "unexpected output: {text} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
 }
