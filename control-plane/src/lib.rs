@@ -177,6 +177,45 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
     next.run(req).await
 }
 
+/// CORS for browser clients (supabase-js, the admin panel), as Supabase's gateway allows:
+/// any origin, no credentials (authorization travels in `Authorization`/`apikey` headers, never
+/// cookies, so a wildcard origin grants a page nothing its caller's token does not).
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method, header};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("apikey"),
+            HeaderName::from_static("x-client-info"),
+            HeaderName::from_static("accept-profile"),
+            HeaderName::from_static("content-profile"),
+            HeaderName::from_static("prefer"),
+            HeaderName::from_static("range"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::CONTENT_RANGE,
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
 /// Builds the router over `state` (no socket: usable with `tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -204,6 +243,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             rate_limit,
         ))
+        .layer(cors())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1054,3 +1054,38 @@ async fn graceful_shutdown_ends_open_sse_streams() {
     .await;
     assert!(end.is_ok());
 }
+
+#[tokio::test]
+async fn cors_preflight_for_browser_clients() {
+    let ctx = start().await;
+    let r = ctx
+        .http
+        .request(reqwest::Method::OPTIONS, ctx.url("/rest/v1/app_config"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "GET")
+        .header(
+            "access-control-request-headers",
+            "apikey,authorization,x-client-info",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let r = ctx
+        .http
+        .get(ctx.url("/v1/configs/marketplace_source"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("etag")
+    );
+    ctx.server.shutdown().await;
+}
