@@ -73,7 +73,6 @@ fn run(exe: &Path, args: &[String], under_valgrind: bool) -> String {
             "--show-leak-kinds=definite,indirect,possible",
             "--errors-for-leak-kinds=definite,indirect,possible",
             "--error-exitcode=1",
-            "--quiet",
         ])
         .arg(exe);
         c
@@ -93,6 +92,9 @@ fn run(exe: &Path, args: &[String], under_valgrind: bool) -> String {
         exe.display(),
         out.status
     );
+    if under_valgrind {
+        assert!(stderr.contains("ERROR SUMMARY: 0 errors"), "{stderr}");
+    }
     stdout
 }
 
@@ -172,6 +174,7 @@ fn c_test_program_passes_and_is_valgrind_clean() {
         let out = run(&exe, &args, true);
         assert!(out.contains(", 0 failures"), "{out}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -192,4 +195,5 @@ fn c_example_resolves_and_fetches_and_is_valgrind_clean() {
     if valgrind().is_some() {
         run(&exe, &args, true);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
