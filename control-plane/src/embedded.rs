@@ -8,8 +8,9 @@
 //!
 //! The server listens on the unix socket (superuser, `trust`) and on `127.0.0.1:<free port>`
 //! (password auth, `scram-sha-256`). When the process runs as root, `initdb` and `postgres` run as
-//! the unprivileged `postgres` OS user (PostgreSQL refuses to run as root) and the root directory
-//! is handed to that user; every ancestor directory must be traversable by it.
+//! an unprivileged OS user (PostgreSQL refuses to run as root): `$SOURCEGATE_PG_USER`, else
+//! `postgres`, else `nobody`; the root directory is handed to that user, and every ancestor
+//! directory must be traversable by it.
 //!
 //! The server is a child of a small `sh` watchdog reading our stdin pipe: when this value is
 //! dropped, or when the process dies without dropping it (a `static` in a test binary), the pipe
@@ -42,8 +43,11 @@ pub enum EmbeddedError {
         "PostgreSQL binaries not found (looked in {0}); install postgresql or set SOURCEGATE_PG_BIN"
     )]
     BinariesNotFound(String),
-    /// Running as root but there is no `postgres` OS user to run the server as.
-    #[error("running as root and no `postgres` OS user exists to run PostgreSQL")]
+    /// Running as root but no unprivileged OS user (`SOURCEGATE_PG_USER`, `postgres`, `nobody`)
+    /// exists to run the server as.
+    #[error(
+        "running as root and no unprivileged user (SOURCEGATE_PG_USER, postgres, nobody) to run PostgreSQL"
+    )]
     NoUnprivilegedUser,
     /// A filesystem operation on the cluster root failed.
     #[error("cluster directory {path}: {source}")]
@@ -165,14 +169,22 @@ fn unprivileged_user() -> Result<Option<(u32, u32)>, EmbeddedError> {
     }
     let passwd =
         std::fs::read_to_string("/etc/passwd").map_err(io_err(Path::new("/etc/passwd")))?;
-    passwd
-        .lines()
-        .find_map(|l| {
+    let lookup = |name: &str| {
+        passwd.lines().find_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.first() == Some(&"postgres") && f.len() > 3)
-                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+            (f.first() == Some(&name) && f.len() > 3)
+                .then(|| Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?)))
                 .flatten()
+                .filter(|(uid, _)| *uid != 0)
         })
+    };
+    // `SOURCEGATE_PG_USER`, else the distribution's `postgres` user, else `nobody`.
+    let preferred = std::env::var("SOURCEGATE_PG_USER").ok();
+    preferred
+        .as_deref()
+        .into_iter()
+        .chain(["postgres", "nobody"])
+        .find_map(lookup)
         .map(Some)
         .ok_or(EmbeddedError::NoUnprivilegedUser)
 }
