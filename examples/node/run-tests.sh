@@ -14,4 +14,5 @@ if [ -z "${SOURCEGATE_FFI_LIB:-}" ]; then
 fi
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
+npx --no-install tsc -p tsconfig.json
 node --test test/

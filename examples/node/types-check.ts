@@ -1,0 +1,26 @@
+// Type-checked (tsc -p tsconfig.json, run by run-tests.sh) use of the typed wrapper: keeps index.d.ts
+// honest about the seed's API shape. Not executed.
+import { Resolver, SourcegateError, bucketOf, version, type Stats, type Resolution } from '.';
+
+async function seedUsage(): Promise<void> {
+  const resolver = new Resolver({ supabaseUrl: 'https://x.supabase.co', supabaseKey: 'k', cacheTtlMs: 300_000 });
+  const url: string = await resolver.resolveUrl('api/plugins');
+  await resolver.reloadConfig();
+  const stats: Stats = resolver.getStats();
+  const line = `Git: ${stats.gitRequests}, CDN: ${stats.cloudflareRequests}, errors ${stats.errors}, fallbacks ${stats.fallbacks}, total ${stats.totalRequests}`;
+  const r: Resolution = resolver.resolve('community-plugins.json');
+  const origin: 'git' | 'cdn' = r.origin;
+  const resp = await resolver.fetch('community-plugins.json');
+  const body: Buffer = resp.body;
+  resolver.reportOutcome('cloudflare', { status: 429, retryAfterMs: 1000, elapsedMs: 12 });
+  const off = resolver.onConfigChange((c) => console.log(c.version, c.mode, c.config?.type));
+  await off();
+  await resolver.close();
+  try {
+    new Resolver({ defaultGitUrl: 'bad' });
+  } catch (e) {
+    if (e instanceof SourcegateError) console.log(e.status, e.code);
+  }
+  console.log(url, line, origin, body.length, bucketOf('install-0001'), version);
+}
+void seedUsage;
