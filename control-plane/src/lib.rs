@@ -78,6 +78,52 @@ pub struct AppState {
     limiter: Option<Arc<Limiter>>,
     /// Flips to `true` on shutdown, ending SSE streams so graceful shutdown can finish.
     shutdown: watch::Receiver<bool>,
+    shutdown_tx: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// State over an existing request pool, for [`router`] (e.g. with
+    /// `tower::ServiceExt::oneshot`, or to mount the API in another axum app).
+    ///
+    /// The rate limiter follows `settings`. No `LISTEN` task is started: run
+    /// `state.hub.clone().run_listener(pool)` in a task for SSE to receive changes. Must be
+    /// called inside a tokio runtime when rate limiting is on (a cleanup task is spawned).
+    pub fn new(pool: PgPool, jwt_secret: Vec<u8>, settings: Settings) -> AppState {
+        let limiter = NonZeroU32::new(settings.rate_limit_per_sec).map(|per_sec| {
+            let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(per_sec);
+            Arc::new(Limiter::keyed(
+                governor::Quota::per_second(per_sec).allow_burst(burst),
+            ))
+        });
+        if let (Some(l), Ok(rt)) = (&limiter, tokio::runtime::Handle::try_current()) {
+            let l = Arc::downgrade(l);
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match l.upgrade() {
+                        Some(l) => l.retain_recent(),
+                        None => break,
+                    }
+                }
+            });
+        }
+        let (tx, rx) = watch::channel(false);
+        AppState {
+            pool,
+            jwt_secret: Arc::new(jwt_secret),
+            hub: EventHub::new(1024),
+            settings: Arc::new(settings),
+            limiter,
+            shutdown: rx,
+            shutdown_tx: Arc::new(tx),
+        }
+    }
+
+    /// Ends every open SSE stream (call before a graceful shutdown, which waits for them).
+    pub fn close_streams(&self) {
+        let _ = self.shutdown_tx.send(true);
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -301,7 +347,8 @@ pub struct Server {
     jwt_secret: Vec<u8>,
     pool: PgPool,
     shutdown_tx: Option<oneshot::Sender<()>>,
-    sse_stop: watch::Sender<bool>,
+    /// Used to end SSE streams on shutdown.
+    sse_stop: AppState,
     serve: Option<JoinHandle<std::io::Result<()>>>,
     listener_task: JoinHandle<()>,
     /// Dropped last, after the server and the pool: stops the embedded cluster.
@@ -345,7 +392,7 @@ impl Server {
     /// Graceful shutdown: stop accepting, end SSE streams, drain requests (10 s at most), close
     /// the pool, stop the embedded cluster.
     pub async fn shutdown(mut self) {
-        let _ = self.sse_stop.send(true);
+        self.sse_stop.close_streams();
         if let Some(tx) = self.shutdown_tx.take() {
             let _ = tx.send(());
         }
@@ -430,36 +477,9 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
             d = settings.data_dir.display()
         );
     }
-    let hub = EventHub::new(1024);
-    let listener_task = tokio::spawn(hub.clone().run_listener(pool.clone()));
-    let limiter = NonZeroU32::new(settings.rate_limit_per_sec).map(|per_sec| {
-        let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(per_sec);
-        Arc::new(Limiter::keyed(
-            governor::Quota::per_second(per_sec).allow_burst(burst),
-        ))
-    });
-    if let Some(l) = &limiter {
-        let l = Arc::downgrade(l);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                match l.upgrade() {
-                    Some(l) => l.retain_recent(),
-                    None => break,
-                }
-            }
-        });
-    }
-    let (sse_stop, shutdown_rx) = watch::channel(false);
-    let state = AppState {
-        pool: pool.clone(),
-        jwt_secret: Arc::new(secret.clone()),
-        hub,
-        settings: Arc::new(settings.clone()),
-        limiter,
-        shutdown: shutdown_rx,
-    };
+    let state = AppState::new(pool.clone(), secret.clone(), settings.clone());
+    let listener_task = tokio::spawn(state.hub.clone().run_listener(pool.clone()));
+    let sse_stop = state.clone();
     let app = router(state);
     let tcp = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -514,4 +534,66 @@ fn read_secret_file(path: &Path) -> Result<Vec<u8>, StartError> {
             ),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    fn app() -> Router {
+        // A lazy pool never connects: these routes answer before touching the database.
+        let pool = PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let settings = Settings {
+            rate_limit_per_sec: 0,
+            ..Settings::default()
+        };
+        router(AppState::new(
+            pool,
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+            settings,
+        ))
+    }
+
+    async fn call(req: axum::http::Request<Body>) -> (StatusCode, serde_json::Value) {
+        let resp = app().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn routes_that_need_no_database() {
+        let get = |uri: &str| axum::http::Request::get(uri).body(Body::empty()).unwrap();
+        assert_eq!(call(get("/health")).await.0, StatusCode::OK);
+        let (s, doc) = call(get("/openapi.json")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(doc["paths"]["/v1/configs/{key}/history"]["get"].is_object());
+        let (s, e) = call(get("/rest/v1/app_config")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(e["message"], "No API key found in request");
+        let (s, e) = call(
+            axum::http::Request::get("/v1/configs/marketplace_source")
+                .header("authorization", "Bearer a.b.c")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(e["code"], "unauthorized");
+        let (s, e) = call(get("/nope")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(e["code"], "not_found");
+        let (s, e) = call(get("/rest/v1/a/b/c")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(e["code"], "PGRST125");
+    }
 }
