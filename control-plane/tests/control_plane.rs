@@ -1089,3 +1089,28 @@ async fn cors_preflight_for_browser_clients() {
     );
     ctx.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn sse_sends_heartbeat_comments() {
+    let ctx = start_with(|s| s.sse_heartbeat_secs = 1).await;
+    let resp = ctx
+        .http
+        .get(ctx.url("/v1/configs/marketplace_source/events"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while !seen.lines().any(|l| l.starts_with(':')) {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("heartbeat within 4 s")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("id: 1"));
+    drop(body);
+    ctx.server.shutdown().await;
+}
