@@ -177,21 +177,68 @@ fn c_test_program_passes_and_is_valgrind_clean() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A minimal stand-in for the control plane's `GET /v1/configs/marketplace_source`
+/// (envelope `{"version", "value"}`); `/events` (SSE push) answers 404. Plain std networking
+/// on a thread: one request per connection.
+fn control_plane_stub(document: serde_json::Value, version: u64) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body =
+        serde_json::json!({ "key": "marketplace_source", "version": version, "value": document })
+            .to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("");
+            let response = if path == "/v1/configs/marketplace_source" {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"v{version}\"\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_string()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    format!("http://{addr}")
+}
+
 #[test]
 fn c_example_resolves_and_fetches_and_is_valgrind_clean() {
     let o = origins();
     let dir = work_dir("c-example");
     let exe = dir.join("sourcegate-example");
     cc(&[&manifest_dir().join("../examples/c/main.c")], &exe);
+    let control_plane = control_plane_stub(
+        serde_json::json!({
+            "type": "hybrid", "priority": ["cdn", "git"], "cdnUrl": base(&o.cdn),
+            "gitUrl": base(&o.git), "healthCheckEnabled": false, "version": 7
+        }),
+        7,
+    );
     let options = format!(
-        r#"{{"staticConfig":{{"type":"hybrid","priority":["cdn","git"],"cdnUrl":"{}","gitUrl":"{}","healthCheckEnabled":false,"version":7}},"installId":"example","healthChecks":false}}"#,
-        base(&o.cdn),
-        base(&o.git)
+        r#"{{"controlPlaneUrl":"{control_plane}","push":false,"installId":"example","healthChecks":false}}"#
     );
     let args = vec![options, "community-plugins.json".to_string()];
     let out = run(&exe, &args, false);
     assert!(out.contains("origin=cdn"), "{out}");
     assert!(out.contains("config version 7"), "{out}");
+    assert!(
+        out.contains(r#""source":{"provider":"control-plane"}"#),
+        "{out}"
+    );
     if valgrind().is_some() {
         run(&exe, &args, true);
     }
