@@ -4,7 +4,10 @@
 //! The trigger of `app_config` calls `pg_notify('app_config_changed', {"key","version","op"})`,
 //! delivered at commit to every listening replica. On a notification the listener re-reads the
 //! key once (as `anon`) and broadcasts the new [`ConfigView`]; after a (re)connection it
-//! re-reads every key, since notifications sent while disconnected are lost. LISTEN needs a
+//! re-reads every key, since notifications sent while disconnected are lost. The re-read runs as
+//! `anon`, so only keys RLS shows to everyone are pushed (all of `app_config` with the shipped
+//! policies); an SSE client is itself authorized when it connects (the first read runs as its
+//! role). LISTEN needs a
 //! session connection (on Supabase: direct or session-mode pooler, not transaction mode).
 
 use std::sync::Arc;
