@@ -11,7 +11,7 @@
 //!   [`sg_last_error_message`] returns a description, per thread.
 //! - Out-parameters are written only on success (one documented exception: the required length
 //!   on [`sg_status::BufferTooSmall`]).
-//! - Every extern function body runs inside one panic boundary ([`ffi_call!`]): a Rust panic
+//! - Every extern function body runs inside one panic-boundary macro ([`ffi_call!`], three forms): a Rust panic
 //!   becomes [`sg_status::Panic`], never an abort or an unwind into C.
 //! - Ownership: every string or buffer Sourcegate returns is released with its `sg_*_free`
 //!   function ([`sg_string_free`], [`sg_bytes_free`]); nothing is freed across allocators.
@@ -323,8 +323,14 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     format!("panic in sourcegate: {what}")
 }
 
-/// Runs an extern function body: clears the thread's last error, catches panics, and turns a
-/// `Result<(), Failure>` into an [`sg_status`] (recording the message).
+/// The panic boundary every extern function body runs in. Three forms:
+/// - `ffi_call!({ … })`: the body returns `Result<(), Failure>`; the thread's last error is
+///   cleared first, a failure is recorded and its status returned, a panic becomes
+///   [`sg_status::Panic`] with its message recorded.
+/// - `ffi_call!(void, { … })`: for functions returning nothing (the `_free` functions); a panic
+///   is recorded and swallowed.
+/// - `ffi_call!(value = fallback, { … })`: for functions returning a plain value; a panic
+///   returns `fallback`. The last error is left alone (`sg_last_error_message` uses this form).
 macro_rules! ffi_call {
     ($body:block) => {{
         clear_last_error();
@@ -342,15 +348,12 @@ macro_rules! ffi_call {
             }
         }
     }};
-}
-
-/// Like [`ffi_call!`] for functions that return nothing: a panic is swallowed (and recorded).
-macro_rules! ffi_void {
-    ($body:block) => {{
+    (void, $body:block) => {{
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| $body)) {
             set_last_error(&panic_message(&*p));
         }
     }};
+    (value = $fallback:expr, $body:block) => {{ catch_unwind(AssertUnwindSafe(|| $body)).unwrap_or($fallback) }};
 }
 
 fn non_null<T>(p: *const T, name: &str) -> Result<(), Failure> {
@@ -692,7 +695,7 @@ pub unsafe extern "C" fn sg_resolver_new(
 /// may be using it, and it must not be called from a callback. The pointer is invalid afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_resolver_free(resolver: *mut sg_resolver) {
-    ffi_void!({
+    ffi_call!(void, {
         if resolver.is_null() {
             return;
         }
@@ -1202,13 +1205,12 @@ pub unsafe extern "C" fn sg_bucket_of(install_id: *const c_char, out: *mut u32) 
 /// Always safe to call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_last_error_message() -> *const c_char {
-    let r = catch_unwind(|| {
+    ffi_call!(value = c"".as_ptr(), {
         LAST_ERROR.with(|e| match e.borrow().as_ref() {
             Some(c) => c.as_ptr(),
             None => c"".as_ptr(),
         })
-    });
-    r.unwrap_or(c"".as_ptr())
+    })
 }
 
 /// A static, NUL-terminated name of `status` (`"SG_STATUS_OK"`, …); `"SG_STATUS_UNKNOWN"` for an
@@ -1218,7 +1220,13 @@ pub unsafe extern "C" fn sg_last_error_message() -> *const c_char {
 /// Always safe to call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_status_name(status: u32) -> *const c_char {
-    let s: &'static CStr = match status {
+    ffi_call!(value = c"SG_STATUS_UNKNOWN".as_ptr(), {
+        status_name(status).as_ptr()
+    })
+}
+
+fn status_name(status: u32) -> &'static CStr {
+    match status {
         0 => c"SG_STATUS_OK",
         100 => c"SG_STATUS_NULL_PARAMETER",
         101 => c"SG_STATUS_INVALID_UTF8",
@@ -1240,8 +1248,7 @@ pub unsafe extern "C" fn sg_status_name(status: u32) -> *const c_char {
         501 => c"SG_STATUS_CANCELLED",
         502 => c"SG_STATUS_INTERNAL",
         _ => c"SG_STATUS_UNKNOWN",
-    };
-    s.as_ptr()
+    }
 }
 
 /// `"git"`, `"cdn"`, or `"unknown"`. Static; do not free.
@@ -1250,11 +1257,13 @@ pub unsafe extern "C" fn sg_status_name(status: u32) -> *const c_char {
 /// Always safe to call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_origin_name(origin: u32) -> *const c_char {
-    match origin {
-        1 => c"git".as_ptr(),
-        2 => c"cdn".as_ptr(),
-        _ => c"unknown".as_ptr(),
-    }
+    ffi_call!(value = c"unknown".as_ptr(), {
+        match origin {
+            1 => c"git".as_ptr(),
+            2 => c"cdn".as_ptr(),
+            _ => c"unknown".as_ptr(),
+        }
+    })
 }
 
 /// `"mode"`, `"canary"`, `"failover"`, `"panicMode"`, `"noFallback"` (as the Rust `Reason`
@@ -1264,14 +1273,16 @@ pub unsafe extern "C" fn sg_origin_name(origin: u32) -> *const c_char {
 /// Always safe to call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_reason_name(reason: u32) -> *const c_char {
-    match reason {
-        1 => c"mode".as_ptr(),
-        2 => c"canary".as_ptr(),
-        3 => c"failover".as_ptr(),
-        4 => c"panicMode".as_ptr(),
-        5 => c"noFallback".as_ptr(),
-        _ => c"unknown".as_ptr(),
-    }
+    ffi_call!(value = c"unknown".as_ptr(), {
+        match reason {
+            1 => c"mode".as_ptr(),
+            2 => c"canary".as_ptr(),
+            3 => c"failover".as_ptr(),
+            4 => c"panicMode".as_ptr(),
+            5 => c"noFallback".as_ptr(),
+            _ => c"unknown".as_ptr(),
+        }
+    })
 }
 
 /// Releases a string returned by Sourcegate (e.g. from [`sg_resolver_stats_json`]). NULL is
@@ -1282,7 +1293,7 @@ pub unsafe extern "C" fn sg_reason_name(reason: u32) -> *const c_char {
 /// `sg_string_free`, not yet released.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_string_free(s: *mut c_char) {
-    ffi_void!({
+    ffi_call!(void, {
         if !s.is_null() {
             // SAFETY: from `CString::into_raw`, per the contract.
             drop(unsafe { CString::from_raw(s) });
@@ -1298,7 +1309,7 @@ pub unsafe extern "C" fn sg_string_free(s: *mut c_char) {
 /// function documented as released by `sg_bytes_free`, not yet released.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sg_bytes_free(ptr: *mut u8, len: usize) {
-    ffi_void!({
+    ffi_call!(void, {
         if !ptr.is_null() {
             let slice = std::ptr::slice_from_raw_parts_mut(ptr, len);
             // SAFETY: from `Box::<[u8]>::into_raw` with this length, per the contract.
@@ -1318,7 +1329,7 @@ pub unsafe extern "C" fn sg_version() -> *const c_char {
             Ok(c) => c,
             Err(_) => c"unknown",
         };
-    V.as_ptr()
+    ffi_call!(value = c"unknown".as_ptr(), { V.as_ptr() })
 }
 
 #[cfg(test)]
@@ -1342,6 +1353,75 @@ mod tests {
         let bad = [0xffu8, 0];
         let s = unsafe { sg_resolver_new(bad.as_ptr().cast(), &mut out) };
         assert_eq!(s, sg_status::InvalidUtf8);
+    }
+
+    #[test]
+    fn panics_become_a_status_and_a_message() {
+        let status = ffi_call!({
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            Ok(())
+        });
+        assert_eq!(status, sg_status::Panic);
+        let msg = unsafe { CStr::from_ptr(sg_last_error_message()) };
+        assert_eq!(msg.to_str().unwrap(), "panic in sourcegate: boom");
+        ffi_call!(void, {
+            if std::hint::black_box(true) {
+                panic!("in a free function");
+            }
+        });
+        let msg = unsafe { CStr::from_ptr(sg_last_error_message()) };
+        assert!(msg.to_str().unwrap().contains("in a free function"));
+        let v: u32 = ffi_call!(value = 7, { panic!("value") });
+        assert_eq!(v, 7);
+        // A later successful call clears the message.
+        let mut b = 0u32;
+        assert_eq!(
+            unsafe { sg_bucket_of(c"x".as_ptr(), &mut b) },
+            sg_status::Ok
+        );
+        assert_eq!(
+            unsafe { CStr::from_ptr(sg_last_error_message()) }.to_bytes(),
+            b""
+        );
+    }
+
+    #[test]
+    fn every_status_has_its_header_name() {
+        let header = include_str!("../include/sourcegate.h");
+        let all = [
+            sg_status::Ok,
+            sg_status::NullParameter,
+            sg_status::InvalidUtf8,
+            sg_status::InvalidOptions,
+            sg_status::InvalidPath,
+            sg_status::BufferTooSmall,
+            sg_status::WrongThread,
+            sg_status::InvalidArgument,
+            sg_status::NotFound,
+            sg_status::ConfigInvalid,
+            sg_status::ConfigStale,
+            sg_status::ProvidersFailed,
+            sg_status::AllOriginsFailed,
+            sg_status::NoOrigin,
+            sg_status::Runtime,
+            sg_status::HttpClient,
+            sg_status::InstallIdFile,
+            sg_status::Panic,
+            sg_status::Cancelled,
+            sg_status::Internal,
+        ];
+        for s in all {
+            let name = status_name(s as u32).to_str().unwrap();
+            let line = format!("{name} = {},", s as u32);
+            assert!(header.contains(&line), "{line} not in the header");
+        }
+        let declared = header
+            .lines()
+            .filter(|l| l.starts_with("  SG_STATUS_") && l.contains(" = "))
+            .count();
+        assert_eq!(declared, all.len());
     }
 
     #[test]
