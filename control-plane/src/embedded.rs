@@ -9,8 +9,8 @@
 //! The server listens on the unix socket (superuser, `trust`) and on `127.0.0.1:<free port>`
 //! (password auth, `scram-sha-256`). When the process runs as root, `initdb` and `postgres` run as
 //! an unprivileged OS user (PostgreSQL refuses to run as root): `$SOURCEGATE_PG_USER`, else
-//! `postgres`, else `nobody`; the root directory is handed to that user, and every ancestor
-//! directory must be traversable by it.
+//! `postgres`, else `nobody`; the root directory is handed to that user, and ancestors that user
+//! cannot search get `o+x` when they belong to us (e.g. a `0700` temporary directory).
 //!
 //! The server is a child of a small `sh` watchdog reading our stdin pipe: when this value is
 //! dropped, or when the process dies without dropping it (a `static` in a test binary), the pipe
@@ -189,6 +189,43 @@ fn unprivileged_user() -> Result<Option<(u32, u32)>, EmbeddedError> {
         .ok_or(EmbeddedError::NoUnprivilegedUser)
 }
 
+/// Makes every ancestor of `root` searchable by `(uid, gid)`, so PostgreSQL running as that user
+/// can reach its directory (e.g. a `0700` temporary directory made by a root process). Only
+/// directories owned by this process's user get `o+x` (search, not list); others make it fail.
+fn ensure_traversable(root: &Path, uid: u32, gid: u32) -> Result<(), EmbeddedError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .map_err(io_err(Path::new("/proc/self")))?;
+    for dir in root.ancestors().skip(1) {
+        let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
+        let mode = meta.permissions().mode();
+        let searchable = if meta.uid() == uid {
+            mode & 0o100 != 0
+        } else if meta.gid() == gid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if searchable {
+            continue;
+        }
+        if meta.uid() != me {
+            return Err(EmbeddedError::Io {
+                path: dir.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "not searchable by the PostgreSQL user; choose another data directory",
+                ),
+            });
+        }
+        tracing::warn!(dir = %dir.display(), "adding o+x so the PostgreSQL user can reach its data directory");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o001))
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
 fn command(program: PathBuf, run_as: Option<(u32, u32)>) -> Command {
     let mut cmd = Command::new(program);
     if let Some((uid, gid)) = run_as {
@@ -257,6 +294,7 @@ impl EmbeddedPostgres {
         }
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&root, Some(uid), Some(gid)).map_err(io_err(&root))?;
+            ensure_traversable(&root, uid, gid)?;
         }
         let data = root.join("data");
         if !data.join("PG_VERSION").is_file() {

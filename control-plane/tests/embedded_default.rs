@@ -12,6 +12,12 @@ use sourcegate_control_plane::settings::Settings;
 async fn embedded_default_generated_secret_and_cli_token() {
     let dir = std::env::temp_dir().join(format!("sourcegate-cp-default-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    // Like `tempfile::tempdir()`: mode 0700, so a root process must make it searchable for the
+    // unprivileged PostgreSQL user.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    }
     let settings = Settings {
         data_dir: dir.clone(),
         embedded_unsafe_fast: true,
