@@ -7,6 +7,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+echo "== build the C library (the C tests link the cdylib that cargo test alone does not emit)"
+cargo build --locked -p sourcegate-ffi
+
 echo "== cargo test --workspace"
 cargo test --workspace --locked
 

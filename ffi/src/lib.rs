@@ -750,7 +750,7 @@ pub unsafe extern "C" fn sg_resolver_resolve(
         non_null(url_buf, "url_buf")?;
         non_null(out, "out")?;
         let res = if h.ready.load(Ordering::Acquire) {
-            let _guard = h.runtime()?.enter();
+            // The resolver spawns background work on its own runtime handle: no enter() needed.
             h.resolver.resolve(path)?
         } else if on_runtime_thread() {
             h.resolver.resolve(path)?
@@ -1012,7 +1012,6 @@ pub unsafe extern "C" fn sg_resolver_report_outcome(
                 format!("HTTP status {http_status} is out of range"),
             ));
         }
-        let _guard = h.runtime()?.enter();
         h.resolver.report_outcome(
             kind,
             Outcome {

@@ -276,6 +276,9 @@ struct ProbeSlot {
 }
 
 struct Inner {
+    /// The runtime the resolver was built on: background work is spawned there, so callers
+    /// on any thread (FFI hosts included) need no runtime context.
+    handle: tokio::runtime::Handle,
     epoch: Instant,
     snapshot: ArcSwap<Snapshot>,
     providers: Vec<Arc<dyn ConfigProvider>>,
@@ -442,6 +445,7 @@ impl ResolverBuilder {
         let (changes, _) = watch::channel(Arc::clone(&snapshot.config));
         let (initialized, _) = watch::channel(self.providers.is_empty());
         let inner = Arc::new(Inner {
+            handle: handle.clone(),
             epoch: Instant::now(),
             snapshot: ArcSwap::from_pointee(snapshot),
             cache: moka::future::Cache::builder()
@@ -641,12 +645,8 @@ impl Resolver {
         if inner.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            inner.refreshing.store(false, Ordering::Release);
-            return;
-        };
         let me = Arc::clone(inner);
-        handle.spawn(async move {
+        inner.handle.spawn(async move {
             let _ = refresh(&me, true).await;
             me.refreshing.store(false, Ordering::Release);
         });
@@ -1066,9 +1066,7 @@ fn install(
             tracing::warn!(path = %path.display(), error = %e, "cannot persist last-known-good config");
         }
     }
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        reconcile_probes(inner, &handle);
-    }
+    reconcile_probes(inner, &inner.handle);
     inner.changes.send_replace(Arc::clone(&cfg));
     Ok(cfg)
 }
