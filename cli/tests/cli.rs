@@ -513,23 +513,30 @@ async fn test_probes_through_the_control_plane() {
     // Default server: loopback targets are refused (SSRF guard), shown with its code.
     let guarded = control_plane(false).await;
     let r = sg(&guarded.server.base_url(), None, &["test", &registry]).await;
+    assert_eq!(r.code, 4, "admin only: {r:?}");
+    let r = sg(
+        &guarded.server.base_url(),
+        Some(&guarded.admin),
+        &["test", &registry],
+    )
+    .await;
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("400 forbidden_target"), "{r:?}");
     guarded.server.shutdown().await;
 
     let cp = control_plane(true).await;
     let url = cp.server.base_url();
-    let r = sg(&url, None, &["test", &registry]).await;
+    let r = sg(&url, Some(&cp.admin), &["test", &registry]).await;
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("entries"), "{r:?}");
-    let r = sg(&url, None, &["--json", "test", &registry]).await;
+    let r = sg(&url, Some(&cp.admin), &["--json", "test", &registry]).await;
     let v = r.json();
     assert_eq!(v["ok"], true);
     assert_eq!(v["validRegistry"], true);
     assert!(v["entries"].as_u64().unwrap() > 100);
 
     origin.set_fault(Fault::Status(500));
-    let r = sg(&url, None, &["test", &registry]).await;
+    let r = sg(&url, Some(&cp.admin), &["test", &registry]).await;
     assert_eq!(r.code, 7, "{r:?}");
     assert!(r.stdout.contains("failed"), "{r:?}");
     cp.server.shutdown().await;

@@ -333,13 +333,19 @@ pub(crate) async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(heartbeat)))
 }
 
-/// `POST /v1/origins/test`.
+/// `POST /v1/origins/test` (admin): the seed's "Tester" button. Admin-only, so the service is
+/// not an open fetch proxy; the target is validated (SSRF guard) before any request is made.
 #[utoipa::path(post, path = "/v1/origins/test", request_body = OriginTestRequest,
-    responses((status = 200, body = OriginTestResult), (status = 400)))]
+    responses((status = 200, body = OriginTestResult), (status = 400), (status = 401),
+               (status = 403)))]
 pub(crate) async fn test_origin(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<OriginTestRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<OriginTestResult>, AppError> {
+    // The admin check is PostgreSQL's (RLS helper `is_admin()`), as for every admin call.
+    let (_ctx, tx) = admin_tx(&state, &headers).await?;
+    drop(tx);
     let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     origins::probe(&body.url, state.settings.allow_private_origins)
         .await

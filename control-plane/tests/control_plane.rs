@@ -698,6 +698,19 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn origin_test_refuses_private_targets() {
     let ctx = start().await;
+    // Admin-only: without a token, or with a non-admin one, nothing is fetched.
+    for token in [None, Some(user_token(Uuid::new_v4()))] {
+        let mut req = ctx
+            .http
+            .post(ctx.url("/v1/origins/test"))
+            .json(&json!({"url": "https://example.com/registry.json"}));
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let want = if token.is_some() { 403 } else { 401 };
+        assert_eq!(r.status(), want);
+    }
     for target in [
         "http://127.0.0.1:1/registry.json",
         "http://localhost/registry.json",
@@ -710,6 +723,7 @@ async fn origin_test_refuses_private_targets() {
         let r = ctx
             .http
             .post(ctx.url("/v1/origins/test"))
+            .bearer_auth(service_token())
             .json(&json!({"url": target}))
             .send()
             .await
@@ -724,6 +738,7 @@ async fn origin_test_refuses_private_targets() {
     let r = ctx
         .http
         .post(ctx.url("/v1/origins/test"))
+        .bearer_auth(service_token())
         .json(&json!({"url": "file:///etc/passwd"}))
         .send()
         .await
@@ -750,6 +765,7 @@ async fn origin_test_probes_a_registry_when_private_targets_are_allowed() {
     let r: Value = ctx
         .http
         .post(ctx.url("/v1/origins/test"))
+        .bearer_auth(service_token())
         .json(&json!({"url": format!("http://{addr}/registry.json")}))
         .send()
         .await
@@ -767,6 +783,7 @@ async fn origin_test_probes_a_registry_when_private_targets_are_allowed() {
     let r: Value = ctx
         .http
         .post(ctx.url("/v1/origins/test"))
+        .bearer_auth(service_token())
         .json(&json!({"url": format!("http://{addr}/broken")}))
         .send()
         .await
