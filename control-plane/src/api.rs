@@ -7,7 +7,10 @@
 //! | `PUT /v1/configs/{key}` | admin | [`ConfigView`]; 409 on a stale `expectedVersion`/`If-Match` |
 //! | `GET /v1/configs/{key}/history?limit=N` | admin | `{"items":[HistoryItem…]}`, newest first |
 //! | `POST /v1/configs/{key}/rollback` | admin | [`ConfigView`] of the new version |
-//! | `POST /v1/origins/test` | anyone | [`OriginTestResult`] |
+//! | `POST /v1/origins/test` | admin | [`OriginTestResult`] |
+//!
+//! Fleet health and telemetry (`/v1/origins/health`, `/v1/telemetry`,
+//! `/v1/telemetry/summary`) live in [`crate::fleet`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -122,7 +125,7 @@ fn validate_document(key: &str, value: &serde_json::Value) -> Result<(), AppErro
     Ok(())
 }
 
-async fn admin_tx(
+pub(crate) async fn admin_tx(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(AuthContext, sqlx::Transaction<'static, sqlx::Postgres>), AppError> {

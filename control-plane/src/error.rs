@@ -36,6 +36,12 @@ pub enum AppError {
     /// 400 `forbidden_target`: `/v1/origins/test` refused a private, loopback or link-local target.
     #[error("{0}")]
     ForbiddenTarget(String),
+    /// 413 `payload_too_large`: the request body exceeds the route's limit.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
     /// 429 `rate_limited`, with `Retry-After` in whole seconds.
     #[error("too many requests")]
     RateLimited {
@@ -68,6 +74,7 @@ impl AppError {
             AppError::VersionConflict => StatusCode::CONFLICT,
             AppError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) | AppError::ForbiddenTarget(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +91,7 @@ impl AppError {
             AppError::InvalidConfig { .. } => "invalid_config",
             AppError::BadRequest(_) => "bad_request",
             AppError::ForbiddenTarget(_) => "forbidden_target",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",

@@ -16,6 +16,8 @@
 //! - [`rest`]: the PostgREST-compatible subset under `/rest/v1`;
 //! - [`events`]: one `LISTEN` session fanned out through a broadcast channel;
 //! - [`origins`]: `POST /v1/origins/test` with its SSRF guard;
+//! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
+//! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
 //! - [`error`]: [`error::AppError`], the stable error codes.
 //!
 //! # Examples
@@ -34,9 +36,11 @@ pub mod db;
 pub mod embedded;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod origins;
 pub mod rest;
 pub mod settings;
+pub mod telemetry;
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -75,6 +79,8 @@ pub struct AppState {
     pub hub: EventHub,
     /// Settings the handlers read (origin-probe policy, heartbeat).
     pub settings: Arc<Settings>,
+    /// Origin health probes and telemetry aggregation ([`fleet`]).
+    pub fleet: Arc<fleet::Fleet>,
     limiter: Option<Arc<Limiter>>,
     /// Flips to `true` on shutdown, ending SSE streams so graceful shutdown can finish.
     shutdown: watch::Receiver<bool>,
@@ -113,6 +119,7 @@ impl AppState {
             pool,
             jwt_secret: Arc::new(jwt_secret),
             hub: EventHub::new(1024),
+            fleet: Arc::new(fleet::Fleet::new(&settings)),
             settings: Arc::new(settings),
             limiter,
             shutdown: rx,
@@ -166,7 +173,10 @@ pub enum StartError {
         api::history,
         api::rollback,
         api::events,
-        api::test_origin
+        api::test_origin,
+        fleet::origins_health,
+        fleet::post_telemetry,
+        fleet::telemetry_summary
     )
 )]
 struct ApiDoc;
@@ -276,6 +286,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/configs/{key}/history", get(api::history))
         .route("/v1/configs/{key}/rollback", post(api::rollback))
         .route("/v1/origins/test", post(api::test_origin))
+        .route("/v1/origins/health", get(fleet::origins_health))
+        .route(
+            "/v1/telemetry",
+            post(fleet::post_telemetry).layer(axum::extract::DefaultBodyLimit::max(
+                fleet::TELEMETRY_MAX_BYTES,
+            )),
+        )
+        .route("/v1/telemetry/summary", get(fleet::telemetry_summary))
         .route(
             "/rest/v1/rpc/{function}",
             get(rest::call_rpc).post(rest::call_rpc),
@@ -351,6 +369,8 @@ pub struct Server {
     sse_stop: AppState,
     serve: Option<JoinHandle<std::io::Result<()>>>,
     listener_task: JoinHandle<()>,
+    /// Origin health watcher ([`fleet::run_health_watcher`]), when probes are on.
+    health_task: Option<JoinHandle<()>>,
     /// Dropped last, after the server and the pool: stops the embedded cluster.
     embedded: Option<EmbeddedPostgres>,
 }
@@ -405,6 +425,9 @@ impl Server {
             h.abort();
         }
         self.listener_task.abort();
+        if let Some(h) = &self.health_task {
+            h.abort();
+        }
         self.pool.close().await;
         if let Some(pg) = self.embedded.take() {
             tokio::task::spawn_blocking(move || pg.stop()).await.ok();
@@ -416,6 +439,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.listener_task.abort();
+        if let Some(h) = &self.health_task {
+            h.abort();
+        }
         if let Some(h) = self.serve.take() {
             h.abort();
         }
@@ -479,6 +505,9 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
     }
     let state = AppState::new(pool.clone(), secret.clone(), settings.clone());
     let listener_task = tokio::spawn(state.hub.clone().run_listener(pool.clone()));
+    let health_task = settings
+        .origin_probes
+        .then(|| tokio::spawn(fleet::run_health_watcher(state.clone())));
     let sse_stop = state.clone();
     let app = router(state);
     let tcp = tokio::net::TcpListener::bind(settings.listen)
@@ -508,6 +537,7 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         sse_stop,
         serve: Some(serve),
         listener_task,
+        health_task,
         embedded,
     })
 }

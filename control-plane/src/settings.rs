@@ -42,6 +42,19 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
 
+    /// Sustained `POST /v1/telemetry` reports per second admitted per client IP (its own
+    /// quota, on top of the general limit); 0 disables it.
+    #[arg(long, env = "SOURCEGATE_TELEMETRY_RATE_PER_SEC", default_value_t = 5)]
+    pub telemetry_rate_per_sec: u32,
+
+    /// Burst size of the telemetry rate limit.
+    #[arg(long, env = "SOURCEGATE_TELEMETRY_RATE_BURST", default_value_t = 20)]
+    pub telemetry_rate_burst: u32,
+
+    /// Probe the configured origins (`GET /v1/origins/health`); off, the endpoint answers 503.
+    #[arg(long, env = "SOURCEGATE_ORIGIN_PROBES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub origin_probes: bool,
+
     /// Maximum connections of the request pool.
     #[arg(long, env = "SOURCEGATE_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -67,6 +80,9 @@ impl Default for Settings {
             allow_private_origins: false,
             rate_limit_per_sec: 50,
             rate_limit_burst: 100,
+            telemetry_rate_per_sec: 5,
+            telemetry_rate_burst: 20,
+            origin_probes: true,
             db_pool_size: 16,
             sse_heartbeat_secs: 15,
             embedded_unsafe_fast: false,
@@ -87,6 +103,9 @@ impl std::fmt::Debug for Settings {
             .field("allow_private_origins", &self.allow_private_origins)
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
             .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("telemetry_rate_per_sec", &self.telemetry_rate_per_sec)
+            .field("telemetry_rate_burst", &self.telemetry_rate_burst)
+            .field("origin_probes", &self.origin_probes)
             .field("db_pool_size", &self.db_pool_size)
             .field("sse_heartbeat_secs", &self.sse_heartbeat_secs)
             .field("embedded_unsafe_fast", &self.embedded_unsafe_fast)

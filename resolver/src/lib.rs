@@ -32,6 +32,7 @@
 //!   (ETag + SSE) and static providers.
 //! - [`cache`]: atomic last-known-good and install-id files.
 //! - [`stats`]: request counters and latency percentiles.
+//! - [`telemetry`]: opt-in periodic reports of the counters to the control plane.
 //! - [`Resolver`]: ties them together: snapshot, refresh, probes, fetch with failover.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -45,6 +46,7 @@ pub mod registry;
 mod resolver;
 pub mod routing;
 pub mod stats;
+pub mod telemetry;
 mod util;
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};

@@ -315,6 +315,7 @@ pub struct ResolverBuilder {
     lkg_path: Option<PathBuf>,
     http: Option<reqwest::Client>,
     settings: Settings,
+    telemetry: crate::telemetry::TelemetrySettings,
 }
 
 impl ResolverBuilder {
@@ -401,6 +402,21 @@ impl ResolverBuilder {
         self
     }
 
+    /// Telemetry reporting (see [`crate::telemetry`]): opt-in, off until an endpoint is set.
+    pub fn telemetry(mut self, settings: crate::telemetry::TelemetrySettings) -> Self {
+        self.telemetry = settings;
+        self.telemetry.interval = self.telemetry.interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Reports counters to `endpoint` (the control plane's `/v1/telemetry`) every 60 s ± 10 %,
+    /// keeping the other [`crate::telemetry::TelemetrySettings`] as they are. Recommended on
+    /// for apps using [`crate::provider::ControlPlaneProvider`].
+    pub fn telemetry_endpoint(mut self, endpoint: Url) -> Self {
+        self.telemetry.endpoint = Some(endpoint);
+        self
+    }
+
     /// Uses `client` for origin requests and health checks (default: a client with a 5 s
     /// connect timeout).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
@@ -469,6 +485,27 @@ impl ResolverBuilder {
             lkg_lock: Mutex::new(()),
         });
         reconcile_probes(&inner, &handle);
+        if let (true, Some(endpoint)) = (self.telemetry.enabled, self.telemetry.endpoint) {
+            let weak = Arc::downgrade(&inner);
+            let sample = move || {
+                weak.upgrade().map(|i| {
+                    let snap = i.snapshot.load();
+                    crate::telemetry::Sample {
+                        stats: i.stats.snapshot(),
+                        config_version: snap.config.version,
+                        mode: crate::telemetry::mode_name(&snap.config.mode),
+                    }
+                })
+            };
+            let t = handle.spawn(crate::telemetry::run(
+                endpoint,
+                self.telemetry.interval,
+                inner.http.clone(),
+                crate::telemetry::install_hash(&inner.install_id),
+                sample,
+            ));
+            push_task(&inner, t.abort_handle());
+        }
         if !inner.providers.is_empty() {
             inner.refreshing.store(true, Ordering::Relaxed);
             let first = Arc::clone(&inner);
@@ -554,6 +591,7 @@ impl Resolver {
             install_id_file: None,
             lkg_path: None,
             http: None,
+            telemetry: crate::telemetry::TelemetrySettings::default(),
             settings: Settings {
                 ttl: Duration::from_secs(300),
                 init_timeout: Duration::from_secs(5),

@@ -1,0 +1,278 @@
+//! Fleet views for the admin console: origin health probed by the control plane itself, and
+//! usage telemetry reported by resolvers.
+//!
+//! | Route | Who | Answer |
+//! |---|---|---|
+//! | `GET /v1/origins/health` | anyone (public read) | [`HealthView`]: `{"version":N,"origins":[OriginHealth…]}` |
+//! | `POST /v1/telemetry` | anyone (apps have no token), own per-IP rate limit | 204; 400 `bad_request`, 413 `payload_too_large`, 429 `rate_limited` |
+//! | `GET /v1/telemetry/summary?minutes=N` | admin | [`Summary`] |
+//!
+//! **Health** uses the resolver's own health-check code, not a copy: the control plane holds
+//! one [`sourcegate::Resolver`] (no providers, no push, `health_check_path =
+//! "community-plugins.json"`), installs every new `marketplace_source` document into it (at
+//! start and on each change from the [`crate::events::EventHub`]) and serves
+//! [`sourcegate::Resolver::health`]. Probes follow the document's `healthCheck` settings.
+//!
+//! **Telemetry** is aggregated in memory by [`crate::telemetry::Aggregator`], per process
+//! (replicas each hold what they received; a restart starts empty). The body is trusted for
+//! its counters only: the minute is the server's, and nothing in it is echoed or stored
+//! elsewhere.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock as _, DefaultClock};
+use serde::{Deserialize, Serialize};
+use sourcegate::Resolver;
+use sourcegate::health::OriginHealth;
+use tokio::sync::broadcast;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::settings::Settings;
+use crate::telemetry::{Aggregator, Summary, TelemetryReport};
+
+/// Largest accepted `POST /v1/telemetry` body, bytes (larger: 413 `payload_too_large`).
+pub const TELEMETRY_MAX_BYTES: usize = 8 * 1024;
+
+/// The configuration key whose origins are probed.
+pub const CONFIG_KEY: &str = "marketplace_source";
+
+/// Git base used when the current document names none (the seed's repository).
+const DEFAULT_GIT_URL: &str =
+    "https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/";
+
+type Limiter = governor::DefaultKeyedRateLimiter<IpAddr>;
+
+/// Fleet state shared by the handlers (inside [`AppState`]).
+pub struct Fleet {
+    /// A std mutex: held for a few microseconds, never across an `.await`.
+    aggregator: Mutex<Aggregator>,
+    limiter: Option<Arc<Limiter>>,
+    /// Set once by [`run_health_watcher`] after it read the current document.
+    probe: OnceLock<Resolver>,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet").finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    /// Empty fleet state; the telemetry rate limiter follows `settings`
+    /// (`telemetry_rate_per_sec`, 0 = none). Spawns the limiter's cleanup task when called
+    /// inside a tokio runtime.
+    pub fn new(settings: &Settings) -> Fleet {
+        let limiter = NonZeroU32::new(settings.telemetry_rate_per_sec).map(|per_sec| {
+            let burst = NonZeroU32::new(settings.telemetry_rate_burst).unwrap_or(per_sec);
+            Arc::new(Limiter::keyed(
+                governor::Quota::per_second(per_sec).allow_burst(burst),
+            ))
+        });
+        if let (Some(l), Ok(rt)) = (&limiter, tokio::runtime::Handle::try_current()) {
+            let l = Arc::downgrade(l);
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    match l.upgrade() {
+                        Some(l) => l.retain_recent(),
+                        None => break,
+                    }
+                }
+            });
+        }
+        Fleet {
+            aggregator: Mutex::new(Aggregator::new()),
+            limiter,
+            probe: OnceLock::new(),
+        }
+    }
+
+    /// The probing resolver, once the watcher has built it.
+    pub fn probe(&self) -> Option<&Resolver> {
+        self.probe.get()
+    }
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Installs `view` (a `marketplace_source` row) into the probing resolver, with the row's
+/// version as the document version (monotonic, so rollbacks are not refused as stale).
+fn install(resolver: &Resolver, view: &crate::db::ConfigView) {
+    let mut value = view.value.clone();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("version".into(), view.version.into());
+    }
+    match resolver.install_document(&value) {
+        Ok(_) => tracing::debug!(version = view.version, "health probes follow new document"),
+        Err(sourcegate::Error::StaleVersion { .. }) => {}
+        Err(e) => tracing::warn!(error = %e, "health probes: document refused"),
+    }
+}
+
+/// Builds the probing resolver from the current document and keeps it in step with every
+/// change. Runs until aborted ([`crate::Server`] does on shutdown); retries the first read
+/// every second while the database is unreachable.
+pub async fn run_health_watcher(state: AppState) {
+    // Subscribe before reading, so a change committed in between is not missed.
+    let mut rx = state.hub.subscribe();
+    let current = loop {
+        match crate::db::fetch_config_public(&state.pool, CONFIG_KEY).await {
+            Ok(v) => break v,
+            Err(e) => {
+                tracing::warn!(error = %e, "health watcher: cannot read the configuration; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let git = current
+        .as_ref()
+        .and_then(|v| v.value.get("gitUrl"))
+        .and_then(|u| u.as_str())
+        .and_then(|u| url::Url::parse(u).ok())
+        .or_else(|| url::Url::parse(DEFAULT_GIT_URL).ok());
+    let Some(git) = git else { return };
+    let resolver = match Resolver::builder(git)
+        .push(false)
+        .health_check_path("community-plugins.json")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "health watcher: cannot build the probing resolver");
+            return;
+        }
+    };
+    if let Some(v) = &current {
+        install(&resolver, v);
+    }
+    if state.fleet.probe.set(resolver).is_err() {
+        return;
+    }
+    let Some(resolver) = state.fleet.probe() else {
+        return;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(v) if v.key == CONFIG_KEY => install(resolver, &v),
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                if let Ok(Some(v)) = crate::db::fetch_config_public(&state.pool, CONFIG_KEY).await {
+                    install(resolver, &v);
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Answer of `GET /v1/origins/health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthView {
+    /// Version of the document the probes follow (0 before the first one).
+    pub version: u64,
+    /// One entry per configured origin, Git first: `origin`, `url`, `healthy`, `ejected`,
+    /// `rateLimited`, `rateLimitedForSecs`, `lastCheck` (HTTP date, null before the first
+    /// probe), `responseTimeMs`, `lastError`, `checks` (the resolver's `OriginHealth`).
+    #[schema(value_type = Vec<Object>)]
+    pub origins: Vec<OriginHealth>,
+}
+
+/// `GET /v1/origins/health` (public): the control plane's own probes of the configured origins.
+#[utoipa::path(get, path = "/v1/origins/health",
+    responses((status = 200, body = HealthView), (status = 503, description = "probes not started yet")))]
+pub(crate) async fn origins_health(State(state): State<AppState>) -> Result<Response, AppError> {
+    let resolver = state.fleet.probe().ok_or(AppError::Unavailable)?;
+    let view = HealthView {
+        version: resolver.config().version,
+        origins: resolver.health(),
+    };
+    let mut resp = Json(view).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// `POST /v1/telemetry` (no auth): one resolver's counters since its previous report
+/// (body: [`TelemetryReport`], at most [`TELEMETRY_MAX_BYTES`]).
+#[utoipa::path(post, path = "/v1/telemetry",
+    request_body(content = Object, description = "TelemetryReport: installHash (64 hex), configVersion, mode, sdk, intervalSecs, origins.{git,cdn}.{requests,failures,rateLimited}, fallbacks, errors, latencyMs.{p50,p99,mean}; counts are deltas"),
+    responses((status = 204, description = "accepted"), (status = 400), (status = 413),
+               (status = 429)))]
+pub(crate) async fn post_telemetry(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, AppError> {
+    if let Some(limiter) = &state.fleet.limiter {
+        let ip = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        if let Err(not_until) = limiter.check_key(&ip) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge {
+                limit: TELEMETRY_MAX_BYTES,
+            }
+        } else {
+            AppError::BadRequest(e.body_text())
+        }
+    })?;
+    let report: TelemetryReport = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("invalid telemetry report: {e}")))?;
+    crate::telemetry::validate(&report).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let now = now_unix();
+    match state.fleet.aggregator.lock() {
+        Ok(mut a) => a.record(&report, now),
+        Err(_) => return Err(AppError::Internal("telemetry aggregator poisoned".into())),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /v1/telemetry/summary`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SummaryQuery {
+    /// Minutes to return, ending with the current one (1..=120, default 60).
+    pub minutes: Option<i64>,
+}
+
+/// `GET /v1/telemetry/summary?minutes=N` (admin): per-minute, per-origin fleet counts and the
+/// installs per mode and version.
+#[utoipa::path(get, path = "/v1/telemetry/summary", params(SummaryQuery),
+    responses((status = 200, body = Summary), (status = 401), (status = 403)))]
+pub(crate) async fn telemetry_summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<SummaryQuery>, QueryRejection>,
+) -> Result<Json<Summary>, AppError> {
+    let (_ctx, tx) = crate::api::admin_tx(&state, &headers).await?;
+    drop(tx);
+    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let minutes = q.minutes.unwrap_or(60);
+    let summary = match state.fleet.aggregator.lock() {
+        Ok(a) => a.summary(minutes, now_unix()),
+        Err(_) => return Err(AppError::Internal("telemetry aggregator poisoned".into())),
+    };
+    Ok(Json(summary))
+}

@@ -1,0 +1,308 @@
+//! Fleet telemetry: a resolver periodically reports its counters to the control plane
+//! (`POST /v1/telemetry`), so admins see fleet-wide usage, fallbacks and rate-limit pressure.
+//!
+//! **Opt-in per app, recommended on.** Nothing is sent unless the app calls
+//! [`crate::ResolverBuilder::telemetry_endpoint`] (or [`crate::ResolverBuilder::telemetry`] with
+//! an endpoint). Apps that use [`crate::provider::ControlPlaneProvider`] should point it at
+//! `<control plane>/v1/telemetry`.
+//!
+//! What is sent, every `interval × U(0.9, 1.1)` (default 60 s; the jitter spreads a fleet's
+//! reports): a [`TelemetryReport`], whose counts are **deltas since the previous report**, the
+//! SHA-256 of the install id (never the id itself), the config version and mode in use, and
+//! latency. A report that fails (5 s timeout, any error) is dropped, never retried: the next one
+//! carries its own deltas, so a control plane that is down loses those minutes' counts and the
+//! app never queues work. The reporter runs on the resolver's runtime, never on the caller's
+//! path, and stops when the resolver is dropped.
+//!
+//! [`TelemetryReport::delta`] (building a report from two [`StatsSnapshot`]s) is pure.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use tracing::Instrument as _;
+use url::Url;
+
+use crate::config::Mode;
+use crate::stats::StatsSnapshot;
+
+/// The SDK name sent in reports.
+pub const SDK: &str = concat!("sourcegate-rust/", env!("CARGO_PKG_VERSION"));
+
+/// Timeout of one report.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Telemetry settings of a resolver (see [`crate::ResolverBuilder::telemetry`]).
+///
+/// Defaults:
+/// - `endpoint`: `None` (nothing is sent until an endpoint is set);
+/// - `interval`: 60 s, each wait drawn in `interval × U(0.9, 1.1)`;
+/// - `enabled`: `true` (takes effect once an endpoint is set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySettings {
+    /// Where reports are POSTed, e.g. `https://sourcegate.example.com/v1/telemetry`.
+    pub endpoint: Option<Url>,
+    /// Mean time between reports (at least 10 ms).
+    pub interval: Duration,
+    /// Master switch: `false` sends nothing even with an endpoint.
+    pub enabled: bool,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            endpoint: None,
+            interval: Duration::from_secs(60),
+            enabled: true,
+        }
+    }
+}
+
+/// Counts of one origin in a report (deltas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OriginCounts {
+    /// Requests this origin served.
+    pub requests: u64,
+    /// Failed attempts on it (errors, 5xx, rate limits, timeouts).
+    pub failures: u64,
+    /// Rate-limit answers (429, or 403 from Git) seen from it.
+    pub rate_limited: u64,
+}
+
+/// Per-origin counts of a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginsCounts {
+    /// The Git origin.
+    pub git: OriginCounts,
+    /// The CDN origin.
+    pub cdn: OriginCounts,
+}
+
+/// Latency figures of a report, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    /// Median request latency since the resolver started (cumulative histogram).
+    pub p50: f64,
+    /// 99th percentile since the resolver started (cumulative histogram).
+    pub p99: f64,
+    /// Mean latency of the requests counted in this report (exact over the interval).
+    pub mean: f64,
+}
+
+/// The body of `POST /v1/telemetry` (JSON, camelCase).
+///
+/// ```json
+/// {"installHash":"<64 hex>","configVersion":3,"mode":"canary","sdk":"sourcegate-rust/0.1.0",
+///  "intervalSecs":60,"origins":{"git":{"requests":10,"failures":1,"rateLimited":1},
+///  "cdn":{"requests":5,"failures":0,"rateLimited":0}},"fallbacks":1,"errors":0,
+///  "latencyMs":{"p50":12.0,"p99":80.5,"mean":15.2}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetryReport {
+    /// Lower-case hex SHA-256 of the install id ([`install_hash`]).
+    pub install_hash: String,
+    /// Version of the config in use.
+    pub config_version: u64,
+    /// Mode of the config in use: `git`, `cdn`, `hybrid` or `canary`.
+    pub mode: String,
+    /// SDK name and version ([`SDK`]).
+    pub sdk: String,
+    /// The configured reporting interval, seconds.
+    pub interval_secs: f64,
+    /// Per-origin counts since the previous report.
+    pub origins: OriginsCounts,
+    /// Requests served by a fallback origin since the previous report.
+    pub fallbacks: u64,
+    /// Requests no origin could serve since the previous report.
+    pub errors: u64,
+    /// Latency figures.
+    pub latency_ms: LatencyMs,
+}
+
+/// Lower-case hex SHA-256 of `install_id`: what reports carry instead of the id.
+///
+/// # Examples
+/// ```
+/// let h = sourcegate::telemetry::install_hash("abc");
+/// assert_eq!(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/// ```
+pub fn install_hash(install_id: &str) -> String {
+    Sha256::digest(install_id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The wire name of a mode (`git`, `cdn`, `hybrid`, `canary`).
+pub fn mode_name(mode: &Mode) -> &'static str {
+    match mode {
+        Mode::Git => "git",
+        Mode::Cdn => "cdn",
+        Mode::Hybrid { .. } => "hybrid",
+        Mode::Canary { .. } => "canary",
+    }
+}
+
+/// What the reporter samples from its resolver each interval.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The resolver's counters.
+    pub stats: StatsSnapshot,
+    /// Version of the config in use.
+    pub config_version: u64,
+    /// Wire name of its mode ([`mode_name`]).
+    pub mode: &'static str,
+}
+
+impl TelemetryReport {
+    /// The report for the interval between `prev` and `cur` (counters are cumulative, so the
+    /// report carries `cur − prev`, saturating). Pure.
+    pub fn delta(
+        install_hash: &str,
+        interval: Duration,
+        prev: &StatsSnapshot,
+        cur: &Sample,
+    ) -> TelemetryReport {
+        let s = &cur.stats;
+        let origin = |c: crate::stats::OriginStats, p: crate::stats::OriginStats| OriginCounts {
+            requests: c.requests.saturating_sub(p.requests),
+            failures: c.failures.saturating_sub(p.failures),
+            rate_limited: c.rate_limited.saturating_sub(p.rate_limited),
+        };
+        let n = s.total_requests.saturating_sub(prev.total_requests);
+        // Exact interval mean from the cumulative means: (Σcur − Σprev) / n.
+        #[allow(clippy::cast_precision_loss)]
+        let mean = if n == 0 {
+            0.0
+        } else {
+            let sum = s.average_response_time_ms * s.total_requests as f64
+                - prev.average_response_time_ms * prev.total_requests as f64;
+            (sum / n as f64).max(0.0)
+        };
+        TelemetryReport {
+            install_hash: install_hash.to_owned(),
+            config_version: cur.config_version,
+            mode: cur.mode.to_owned(),
+            sdk: SDK.to_owned(),
+            interval_secs: interval.as_secs_f64(),
+            origins: OriginsCounts {
+                git: origin(s.git, prev.git),
+                cdn: origin(s.cdn, prev.cdn),
+            },
+            fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
+            errors: s.errors.saturating_sub(prev.errors),
+            latency_ms: LatencyMs {
+                p50: s.p50_ms,
+                p99: s.p99_ms,
+                mean,
+            },
+        }
+    }
+}
+
+/// The reporter loop: sleeps `interval × U(0.9, 1.1)`, samples, POSTs the deltas, repeats.
+/// Ends when `sample` returns `None` (the resolver is gone); the resolver also aborts it on drop.
+pub(crate) async fn run(
+    endpoint: Url,
+    interval: Duration,
+    http: reqwest::Client,
+    install_hash: String,
+    sample: impl Fn() -> Option<Sample> + Send + 'static,
+) {
+    let Some(first) = sample() else { return };
+    let mut prev = first.stats;
+    loop {
+        tokio::time::sleep(interval.mul_f64(0.9 + 0.2 * rand::random::<f64>())).await;
+        let Some(cur) = sample() else { return };
+        let report = TelemetryReport::delta(&install_hash, interval, &prev, &cur);
+        prev = cur.stats;
+        let span = tracing::debug_span!("telemetry_report", endpoint = %endpoint);
+        let sent = http
+            .post(endpoint.clone())
+            .timeout(REPORT_TIMEOUT)
+            .json(&report)
+            .send()
+            .instrument(span)
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::debug!(
+                    status = r.status().as_u16(),
+                    "telemetry report refused; dropped"
+                )
+            }
+            Err(e) => tracing::debug!(error = %e, "telemetry report failed; dropped"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::OriginStats;
+
+    fn snap(total: u64, git: u64, cdn: u64, avg: f64) -> StatsSnapshot {
+        StatsSnapshot {
+            total_requests: total,
+            git_requests: git,
+            cdn_requests: cdn,
+            cloudflare_requests: cdn,
+            fallbacks: total / 10,
+            errors: total - git - cdn,
+            rate_limited: 0,
+            average_response_time_ms: avg,
+            p50_ms: 10.0,
+            p95_ms: 20.0,
+            p99_ms: 30.0,
+            max_ms: 40.0,
+            git: OriginStats {
+                requests: git,
+                failures: git / 2,
+                rate_limited: 1,
+            },
+            cdn: OriginStats {
+                requests: cdn,
+                failures: 0,
+                rate_limited: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn delta_subtracts_and_computes_the_interval_mean() {
+        let prev = snap(10, 6, 4, 10.0);
+        let cur = Sample {
+            stats: snap(30, 16, 12, 20.0),
+            config_version: 3,
+            mode: "canary",
+        };
+        let r = TelemetryReport::delta("h", Duration::from_secs(60), &prev, &cur);
+        assert_eq!(r.origins.git.requests, 10);
+        assert_eq!(r.origins.git.failures, 5);
+        assert_eq!(r.origins.git.rate_limited, 0);
+        assert_eq!(r.origins.cdn.requests, 8);
+        assert_eq!(r.fallbacks, 2);
+        assert_eq!(r.errors, 2);
+        // (30·20 − 10·10) / 20 = 25.
+        assert!((r.latency_ms.mean - 25.0).abs() < 1e-9);
+        assert_eq!(r.mode, "canary");
+        assert_eq!(r.config_version, 3);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["origins"]["git"]["rateLimited"], 0);
+        assert_eq!(json["intervalSecs"], 60.0);
+        assert!(json["latencyMs"]["p99"].is_number());
+    }
+
+    #[test]
+    fn hash_is_64_hex() {
+        let h = install_hash("some-install");
+        assert_eq!(h.len(), 64);
+        assert!(
+            h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+    }
+}
