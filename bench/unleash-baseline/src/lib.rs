@@ -1,0 +1,1 @@
+//! See benches/vs_unleash.rs.
