@@ -595,16 +595,9 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                 }
                 match result {
                     Ok(resp) => {
-                        let limited = resp
-                            .failed_attempts
-                            .iter()
-                            .filter(|a| {
-                                a.status.is_some_and(|s| {
-                                    sourcegate::ratelimit::is_rate_limited(a.origin, s)
-                                })
-                            })
-                            .count() as u64;
-                        tally.rate_limited.fetch_add(limited, Ordering::Relaxed);
+                        tally
+                            .rate_limited
+                            .fetch_add(rate_limited(&resp.failed_attempts), Ordering::Relaxed);
                         match resp.origin {
                             OriginKind::Git => tally.git.fetch_add(1, Ordering::Relaxed),
                             OriginKind::Cdn => tally.cdn.fetch_add(1, Ordering::Relaxed),
@@ -628,15 +621,9 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                         }
                     }
                     Err(sourcegate::Error::AllOriginsFailed { attempts, .. }) => {
-                        let limited = attempts
-                            .iter()
-                            .filter(|a| {
-                                a.status.is_some_and(|s| {
-                                    sourcegate::ratelimit::is_rate_limited(a.origin, s)
-                                })
-                            })
-                            .count() as u64;
-                        tally.rate_limited.fetch_add(limited, Ordering::Relaxed);
+                        tally
+                            .rate_limited
+                            .fetch_add(rate_limited(&attempts), Ordering::Relaxed);
                         tally.errors.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(_) => {
@@ -687,6 +674,18 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         installs: opts.installs,
         failures,
     })
+}
+
+/// Rate-limit answers (429, or 403 from Git) among failed attempts.
+fn rate_limited(attempts: &[sourcegate::AttemptError]) -> u64 {
+    let n = attempts
+        .iter()
+        .filter(|a| {
+            a.status
+                .is_some_and(|s| sourcegate::ratelimit::is_rate_limited(a.origin, s))
+        })
+        .count();
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// The expectations of each phase; a miss is a failure of the drill.

@@ -29,6 +29,9 @@ pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Ctx {
         jwt_secret: Some(SECRET.into()),
         rate_limit_per_sec: 0,
         db_pool_size: 4,
+        // The seeded document names raw.githubusercontent.com: tests never probe it (the
+        // fleet-health tests turn probes on over loopback origins).
+        origin_probes: false,
         ..Settings::default()
     };
     f(&mut s);
