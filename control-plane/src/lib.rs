@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod db;
@@ -302,6 +303,7 @@ pub fn router(state: AppState) -> Router {
             "/rest/v1/{table}",
             get(rest::read_table).fallback(rest::unsupported),
         )
+        .merge(admin::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,350 @@
+// Browser tests of the admin console (/admin): playwright-core drives Debian's Chromium
+// headless against a real control plane (embedded PostgreSQL) started by this file.
+//
+// Run: ./run.sh (or `npm ci && node --test` with the binary built). Environment:
+//   SOURCEGATE_CP_BIN   the control-plane binary (default: $CARGO_TARGET_DIR or ../../target, debug)
+//   CHROMIUM            the browser (default /usr/bin/chromium)
+//   UPDATE_DOCS_SCREENSHOT=1  also writes ../../docs/admin-console.png
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repo, process.env.CARGO_TARGET_DIR) : join(repo, 'target');
+const BIN = process.env.SOURCEGATE_CP_BIN || join(targetDir, 'debug', 'sourcegate-control-plane');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const REGISTRY_FILE = join(repo, 'data', 'community-plugins.json');
+const SHOTS = join(here, 'screenshots');
+const SECRET = randomBytes(32).toString('hex');
+const KEY = '/v1/configs/marketplace_source';
+
+let tmp;
+let server; // the control-plane child process
+let base; // http://127.0.0.1:PORT
+let registry; // node http server of the registry file
+let registryUrl;
+let context;
+let page;
+let adminToken;
+let userToken;
+const pageErrors = [];
+
+function env() {
+  return { ...process.env, SOURCEGATE_JWT_SECRET: SECRET, RUST_LOG: process.env.RUST_LOG || 'warn' };
+}
+
+function mint(...args) {
+  const r = spawnSync(BIN, ['--data-dir', join(tmp, 'cp'), 'mint-token', ...args], { env: env(), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+function startControlPlane() {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(
+      BIN,
+      ['--listen', '127.0.0.1:0', '--data-dir', join(tmp, 'cp'), '--allow-private-origins'],
+      { env: env(), stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`control plane did not start in 90 s:\n${log}`)), 90_000);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(log);
+      if (m && !base) {
+        clearTimeout(timer);
+        base = m[1];
+        resolveStart(child);
+      }
+      if (log.length > 100_000) log = log.slice(-20_000);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (!base) reject(new Error(`control plane exited with ${code}:\n${log}`));
+    });
+  });
+}
+
+function startRegistry() {
+  const body = readFileSync(REGISTRY_FILE);
+  return new Promise((ok) => {
+    const s = createServer((req, res) => {
+      if (req.url.endsWith('/community-plugins.json')) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    s.listen(0, '127.0.0.1', () => ok(s));
+  });
+}
+
+async function apiCall(method, path, token, body) {
+  const r = await fetch(base + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+async function shot(name) {
+  mkdirSync(SHOTS, { recursive: true });
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+async function tab(name) {
+  await page.click(`#tab-${name}`);
+  await page.waitForSelector(`#panel-${name}:not([hidden])`);
+}
+
+async function confirmWith(reason) {
+  const dlg = page.locator('#confirm');
+  await dlg.waitFor({ state: 'visible' });
+  assert.equal(await page.isDisabled('#confirm-ok'), true, 'Confirm needs a reason');
+  await page.fill('#confirm-reason', reason);
+  await page.click('#confirm-ok');
+  await dlg.waitFor({ state: 'hidden' });
+}
+
+async function signIn(token) {
+  await page.fill('#token', token);
+  await page.click('#signin-btn');
+}
+
+before(async () => {
+  assert.ok(existsSync(BIN), `${BIN} is missing: cargo build -p sourcegate-control-plane`);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+  tmp = mkdtempSync(join(tmpdir(), 'sourcegate-admin-e2e-'));
+  registry = await startRegistry();
+  registryUrl = `http://127.0.0.1:${registry.address().port}/`;
+  server = await startControlPlane();
+  adminToken = mint('--role', 'service_role');
+  userToken = mint('--role', 'authenticated');
+  context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1200, height: 820 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
+  });
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  registry?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+test('the page is served with a strict CSP and shows the live config read-only without a token', async () => {
+  const resp = await page.goto(`${base}/admin`);
+  assert.equal(resp.status(), 200);
+  const csp = resp.headers()['content-security-policy'];
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /connect-src 'self'/);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.waitForFunction(() => document.querySelector('#cur-version').textContent === '1');
+  assert.equal(await page.textContent('#cur-mode'), 'Git');
+  assert.match(await page.textContent('#readonly'), /Read-only: sign in with an admin JWT/);
+  assert.equal(await page.isDisabled('[data-mode=cdn]'), true);
+  await page.waitForSelector('#live.on');
+});
+
+test('a bad token is refused with a message; a non-admin gets a read-only view and the 403s', async () => {
+  await signIn('not.a.jwt');
+  await page.waitForSelector('#notice.error');
+  assert.match(await page.textContent('#notice'), /Token refused: 401/);
+  await signIn(userToken);
+  await page.waitForFunction(() => /read-only/.test(document.querySelector('#who').textContent));
+  assert.match(await page.textContent('#readonly'), /not an admin/);
+  for (const sel of ['[data-mode=git]', '[data-mode=hybrid-cdn-git]', '#canary-apply', '#save-urls', '.test']) {
+    assert.equal(await page.isDisabled(sel), true, `${sel} disabled for a non-admin`);
+  }
+  await tab('history');
+  await page.waitForSelector('#history-body .refused');
+  assert.match(await page.textContent('#history-body'), /History refused: 403 forbidden/);
+  // The server refuses the write too (the UI is only a convenience).
+  const r = await apiCall('PUT', KEY, userToken, { value: { type: 'cdn', cdnUrl: registryUrl }, reason: 'x', expectedVersion: 1 });
+  assert.equal(r.status, 403);
+  await page.click('#signout-btn');
+  await page.waitForFunction(() => document.querySelector('#who').textContent === 'not signed in');
+  await tab('source');
+});
+
+test('an admin signs in and tests an origin', async () => {
+  await signIn(adminToken);
+  await page.waitForFunction(() => /^admin/.test(document.querySelector('#who').textContent));
+  assert.equal(await page.isHidden('#readonly'), true);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 1, 'token kept in sessionStorage');
+  await page.fill('#cdn-url', registryUrl);
+  await page.click('[data-field=cdn-url]');
+  await page.waitForSelector('#test-result.good');
+  const text = await page.textContent('#test-result');
+  assert.match(text, /✅ OK/);
+  assert.match(await page.textContent('#test-result .status'), /^200$/);
+  assert.match(await page.textContent('#test-result .latency'), /\d+ ms/);
+  assert.match(await page.textContent('#test-result .bytes'), /KiB|MiB/);
+  assert.match(await page.textContent('#test-result .registry'), /valid, \d+ entries/);
+});
+
+test('flip to canary 10 % with a confirmation and a reason', async () => {
+  await page.fill('#canary', '10');
+  assert.equal(await page.textContent('#canary-value'), '10 %');
+  await page.click('#canary-apply');
+  await page.locator('#confirm').waitFor({ state: 'visible' });
+  const dialog = await page.textContent('#confirm');
+  assert.match(dialog, /Version 1 → 2: Git → Canary 10 % on CDN/);
+  for (const key of ['type', 'canaryPercent', 'cdnUrl']) {
+    assert.equal(await page.locator(`#confirm-diff tr[data-key="${key}"]`).count(), 1, `diff shows ${key}`);
+  }
+  // Cancel first: nothing changes.
+  await page.click('#confirm-cancel');
+  await page.locator('#confirm').waitFor({ state: 'hidden' });
+  assert.equal(await page.textContent('#cur-version'), '1');
+  await page.click('#canary-apply');
+  await confirmWith('Git rate-limited: 10 % of installs to the CDN');
+  await page.waitForFunction(() => document.querySelector('#cur-version').textContent === '2');
+  assert.equal(await page.textContent('#cur-mode'), 'Canary 10 % on CDN');
+  const r = await apiCall('GET', KEY);
+  assert.equal(r.body.value.type, 'canary');
+  assert.equal(r.body.value.canaryPercent, 10);
+  assert.equal(r.body.value.cdnUrl, registryUrl);
+  await shot('source');
+  if (process.env.UPDATE_DOCS_SCREENSHOT) copyFileSync(join(SHOTS, 'source.png'), join(repo, 'docs', 'admin-console.png'));
+});
+
+test('the history shows the new row, its reason and a diff', async () => {
+  await tab('history');
+  const row = page.locator('#history-body tr[data-version="2"]');
+  await row.waitFor();
+  assert.match(await row.textContent(), /Git rate-limited: 10 % of installs to the CDN/);
+  assert.match(await row.textContent(), /service_role/);
+  assert.equal(await page.locator('#history-body tr[data-version="1"]').count(), 1);
+  assert.equal(await page.inputValue('#diff-a'), '1');
+  assert.equal(await page.inputValue('#diff-b'), '2');
+  const changed = page.locator('#diff-body tr[data-key="type"]');
+  assert.equal(await changed.getAttribute('class'), 'changed');
+  assert.equal(await changed.locator('.from').textContent(), '"git"');
+  assert.equal(await changed.locator('.to').textContent(), '"canary"');
+  await shot('history');
+});
+
+test('the health tab renders (table, or a clear "not available")', async () => {
+  await tab('health');
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#health-body');
+    return b.querySelector('table.health') || b.querySelector('.unavailable');
+  });
+  const table = await page.locator('#health-body table.health').count();
+  if (table) {
+    assert.ok((await page.locator('#health-body tbody tr').count()) >= 1);
+    assert.match(await page.textContent('#health-body'), /✅|❌/);
+  } else {
+    assert.match(await page.textContent('#health-body'), /not available/);
+  }
+  await shot('health');
+});
+
+test('the usage tab renders (chart, or a clear "not available")', async () => {
+  // Report a little telemetry when the endpoint exists, so the chart has data.
+  await apiCall('POST', '/v1/telemetry', null, {
+    installId: 'e2e-install', appVersion: '1.0.0', mode: 'canary',
+    origins: { git: { requests: 5, failures: 0, rateLimited: 1 }, cdn: { requests: 3, failures: 0, rateLimited: 0 } },
+    fallbacks: 1, errors: 0,
+  }).catch(() => null);
+  await tab('usage');
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#usage-body');
+    return b.querySelector('.stats') || b.querySelector('.unavailable');
+  });
+  if (await page.locator('#usage-body .stats').count()) {
+    assert.match(await page.textContent('#usage-body'), /Requests/);
+  } else {
+    assert.match(await page.textContent('#usage-body'), /not available/);
+  }
+  await shot('usage');
+});
+
+test('a change made through the API (as the CLI does) appears without reload', async () => {
+  await tab('source');
+  await page.evaluate(() => (window.__noReload = true));
+  const r = await apiCall('PUT', KEY, adminToken, {
+    value: { type: 'hybrid', priority: ['cdn', 'git'], cdnUrl: registryUrl, gitUrl: 'https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/' },
+    reason: 'from the CLI',
+    expectedVersion: 2,
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await page.waitForFunction(() => document.querySelector('#cur-version').textContent === '3');
+  assert.equal(await page.textContent('#cur-mode'), 'Hybrid CDN→Git');
+  assert.equal(await page.getAttribute('[data-mode=hybrid-cdn-git]', 'aria-pressed'), 'true');
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'no reload happened');
+});
+
+test('a concurrent change by another admin is reported (409), never overwritten', async () => {
+  await page.click('[data-mode=git]');
+  await page.locator('#confirm').waitFor({ state: 'visible' });
+  // Meanwhile another admin changes the config.
+  const r = await apiCall('PUT', KEY, adminToken, {
+    value: { type: 'cdn', cdnUrl: registryUrl }, reason: 'another admin', expectedVersion: 3,
+  });
+  assert.equal(r.status, 200);
+  await confirmWith('back to Git');
+  await page.waitForSelector('#notice.error');
+  assert.match(await page.textContent('#notice'), /Changed by another admin — reload/);
+  const now = await apiCall('GET', KEY);
+  assert.equal(now.body.version, 4);
+  assert.equal(now.body.value.type, 'cdn', 'the other admin\'s change stands');
+  await page.waitForFunction(() => document.querySelector('#cur-version').textContent === '4');
+});
+
+test('roll back to version 2 from the history (confirmed, with a reason)', async () => {
+  await tab('history');
+  await page.locator('#history-body tr[data-version="4"]').waitFor();
+  await page.click('#history-body tr[data-version="2"] button.rollback');
+  await page.locator('#confirm').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#confirm-text'), /Creates version 5 with the configuration of version 2/);
+  await confirmWith('CDN canary back to 10 %');
+  await page.locator('#history-body tr[data-version="5"]').waitFor();
+  assert.match(await page.textContent('#history-body tr[data-version="5"]'), /CDN canary back to 10 %/);
+  assert.equal(await page.textContent('#cur-version'), '5');
+  assert.equal(await page.textContent('#cur-mode'), 'Canary 10 % on CDN');
+  const now = await apiCall('GET', KEY);
+  assert.equal(now.body.value.type, 'canary');
+  assert.equal(now.body.value.canaryPercent, 10);
+});
+
+test('no script error on the page', () => {
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Browser tests of the admin console: Debian's Chromium (installed if missing), playwright-core
+# from npm (package-lock.json), the control-plane binary built here, then `node --test`.
+# Works as root on a fresh Debian; respects $CARGO_TARGET_DIR. Screenshots go to ./screenshots/.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "chromium is missing: run as root or apt-get install -y chromium" >&2
+    exit 1
+  fi
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+command -v node >/dev/null || { echo "node (>= 18) is required" >&2; exit 1; }
+
+cd "$here"
+npm ci --no-audit --no-fund
+
+(cd "$repo" && cargo build -p sourcegate-control-plane)
+target="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
+export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
+
+node --test --test-concurrency=1 admin.test.mjs
