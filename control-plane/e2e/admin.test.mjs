@@ -345,6 +345,50 @@ test('roll back to version 2 from the history (confirmed, with a reason)', async
   assert.equal(now.body.value.canaryPercent, 10);
 });
 
+test('health and usage render the documented shapes (responses mocked in the browser)', async () => {
+  const now = Date.now();
+  const minute = (i) => new Date(Math.floor(now / 60_000) * 60_000 - (29 - i) * 60_000).toISOString();
+  const minutes = Array.from({ length: 30 }, (_, i) => ({
+    minute: minute(i),
+    git: { requests: 40 + (i % 7) * 6 - Math.max(0, i - 18) * 3, failures: i % 11 === 0 ? 2 : 0, rateLimited: i > 20 ? i - 20 : 0 },
+    cdn: { requests: 5 + Math.max(0, i - 15) * 4, failures: 0, rateLimited: 0 },
+    fallbacks: i > 20 ? 2 : 0,
+    errors: i === 25 ? 3 : 0,
+    p50Ms: 42,
+    p99Ms: 180.5,
+  }));
+  const summary = { minutes, installs: { total: 120, byMode: { canary: 108, git: 12 }, byVersion: { '1.2.0': 80, '1.1.0': 30, '1.0.0': 10 } } };
+  const health = {
+    version: 5,
+    origins: [
+      { origin: 'git', url: 'https://raw.githubusercontent.com/o/r/HEAD/', healthy: false, ejected: true, rateLimited: true, lastCheck: new Date(now - 7000).toISOString(), responseTimeMs: 812.4, lastError: 'HTTP 429 Too Many Requests', checks: 31 },
+      { origin: 'cdn', url: registryUrl, healthy: true, ejected: false, rateLimited: false, lastCheck: new Date(now - 3000).toISOString(), responseTimeMs: 18, lastError: null, checks: 31 },
+    ],
+  };
+  await page.route('**/v1/origins/health', (route) => route.fulfill({ json: health }));
+  await page.route('**/v1/telemetry/summary*', (route) => route.fulfill({ json: summary }));
+  try {
+    await tab('health');
+    await page.waitForSelector('#health-body tr[data-origin="cdn"]');
+    assert.match(await page.textContent('#health-body tr[data-origin="cdn"]'), /✅ healthy.*18 ms/);
+    const git = await page.textContent('#health-body tr[data-origin="git"]');
+    assert.match(git, /❌ unhealthy/);
+    assert.match(git, /ejected/);
+    assert.match(git, /HTTP 429/);
+    await shot('health-mocked');
+    await tab('usage');
+    await page.waitForSelector('#usage-body svg.chart');
+    assert.equal(await page.locator('#usage-body svg.chart polyline').count(), 5);
+    assert.match(await page.textContent('#usage-body .share-row[data-key="canary"]'), /90\.0 %/);
+    assert.match(await page.textContent('#usage-body .stats'), /p50 \/ p99/);
+    await shot('usage-mocked');
+  } finally {
+    await page.unroute('**/v1/origins/health');
+    await page.unroute('**/v1/telemetry/summary*');
+    await tab('source');
+  }
+});
+
 test('no script error on the page', () => {
   assert.deepEqual(pageErrors, []);
 });

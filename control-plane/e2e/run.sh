@@ -6,13 +6,18 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+# Chromium, plus a colour emoji font so the ✅/❌ of the screenshots render (skipped if present).
+pkgs=()
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || pkgs+=(chromium)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || pkgs+=(fonts-noto-color-emoji)
+if [ "${#pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "chromium is missing: run as root or apt-get install -y chromium" >&2
-    exit 1
+    echo "missing: ${pkgs[*]} (run as root, or apt-get install -y ${pkgs[*]})" >&2
+    [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || exit 1
+  else
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}"
   fi
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 fi
 command -v node >/dev/null || { echo "node (>= 18) is required" >&2; exit 1; }
 

@@ -21,7 +21,7 @@ function niceMax(v) {
  * Returns the <svg> element (with a <title> per point for hover values).
  */
 export function lineChart({ labels, series, width = 760, height = 260, title = '' }) {
-  const m = { top: 12, right: 16, bottom: 34, left: 44 };
+  const m = { top: 12, right: 30, bottom: 34, left: 44 };
   const w = width - m.left - m.right;
   const h = height - m.top - m.bottom;
   const svg = el('svg', {
@@ -46,7 +46,8 @@ export function lineChart({ labels, series, width = 760, height = 260, title = '
   }
   const every = Math.max(1, Math.ceil(n / 8));
   labels.forEach((lab, i) => {
-    if (i % every === 0 || i === n - 1) {
+    // Every `every`-th label, and the last one unless it would overlap the previous.
+    if (i % every === 0 || (i === n - 1 && i % every >= every / 2)) {
       g.appendChild(el('text', { x: x(i), y: m.top + h + 18, 'text-anchor': 'middle' }, lab));
     }
   });
