@@ -336,6 +336,13 @@ async fn a_resolver_with_a_telemetry_endpoint_shows_up_in_the_summary() {
             assert_eq!(served, 3, "deltas, not cumulative counts");
             assert_eq!(s["installs"]["byMode"]["git"], 1);
             assert_eq!(s["installs"]["byVersion"]["0"], 1);
+            // The minutes that counted requests carry their latency.
+            for m in s["minutes"].as_array().unwrap() {
+                if m["git"]["requests"].as_u64() > Some(0) {
+                    assert!(m["p99Ms"].as_f64() > Some(0.0), "{m}");
+                    assert!(m["meanMs"].as_f64() > Some(0.0), "{m}");
+                }
+            }
             break;
         }
         assert!(Instant::now() < deadline, "no report arrived: {s}");

@@ -492,6 +492,7 @@ impl ResolverBuilder {
                     let snap = i.snapshot.load();
                     crate::telemetry::Sample {
                         stats: i.stats.snapshot(),
+                        latency: i.stats.take_interval(),
                         config_version: snap.config.version,
                         mode: crate::telemetry::mode_name(&snap.config.mode),
                     }

@@ -21,15 +21,24 @@ struct OriginCounters {
     rate_limited: AtomicU64,
 }
 
-/// Live counters, updated with relaxed atomics; the latency histogram sits behind a mutex
-/// that is only taken on the request path (after network I/O) and by [`Stats::snapshot`].
+/// Latency histograms: since start, and since the last telemetry report (reset by
+/// [`Stats::take_interval`]); one lock covers both.
+#[derive(Debug)]
+struct Latency {
+    all: Histogram<u64>,
+    interval: Histogram<u64>,
+}
+
+/// Live counters, updated with relaxed atomics; the latency histograms sit behind a mutex
+/// that is only taken on the request path (after network I/O), by [`Stats::snapshot`] and by
+/// [`Stats::take_interval`].
 #[derive(Debug)]
 pub(crate) struct Stats {
     total: AtomicU64,
     fallbacks: AtomicU64,
     errors: AtomicU64,
     origins: [OriginCounters; 2],
-    latency: Mutex<Histogram<u64>>,
+    latency: Mutex<Latency>,
 }
 
 impl Stats {
@@ -43,7 +52,10 @@ impl Stats {
             fallbacks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             origins: Default::default(),
-            latency: Mutex::new(hist),
+            latency: Mutex::new(Latency {
+                interval: hist.clone(),
+                all: hist,
+            }),
         }
     }
 
@@ -68,7 +80,8 @@ impl Stats {
             .unwrap_or(u64::MAX)
             .max(1);
         if let Ok(mut h) = self.latency.lock() {
-            h.saturating_record(us);
+            h.all.saturating_record(us);
+            h.interval.saturating_record(us);
         }
     }
 
@@ -88,12 +101,12 @@ impl Stats {
 
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let (avg, p50, p95, p99, max) = match self.latency.lock() {
-            Ok(h) if !h.is_empty() => (
-                h.mean() / 1000.0,
-                ms(h.value_at_quantile(0.50)),
-                ms(h.value_at_quantile(0.95)),
-                ms(h.value_at_quantile(0.99)),
-                ms(h.max()),
+            Ok(l) if !l.all.is_empty() => (
+                l.all.mean() / 1000.0,
+                ms(l.all.value_at_quantile(0.50)),
+                ms(l.all.value_at_quantile(0.95)),
+                ms(l.all.value_at_quantile(0.99)),
+                ms(l.all.max()),
             ),
             _ => (0.0, 0.0, 0.0, 0.0, 0.0),
         };
@@ -122,6 +135,30 @@ impl Stats {
             max_ms: max,
             git,
             cdn,
+        }
+    }
+}
+
+impl Stats {
+    /// Latency of the requests since the previous call (the telemetry reporter's interval),
+    /// and starts a new interval; zeros when there was none.
+    pub(crate) fn take_interval(&self) -> crate::telemetry::LatencyMs {
+        match self.latency.lock() {
+            Ok(mut l) => {
+                let h = &mut l.interval;
+                let out = if h.is_empty() {
+                    crate::telemetry::LatencyMs::default()
+                } else {
+                    crate::telemetry::LatencyMs {
+                        p50: ms(h.value_at_quantile(0.50)),
+                        p99: ms(h.value_at_quantile(0.99)),
+                        mean: h.mean() / 1000.0,
+                    }
+                };
+                h.reset();
+                out
+            }
+            Err(_) => crate::telemetry::LatencyMs::default(),
         }
     }
 }
@@ -180,4 +217,26 @@ pub struct StatsSnapshot {
     pub git: OriginStats,
     /// Per-origin counters for the CDN.
     pub cdn: OriginStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_latency_resets_while_the_totals_keep_counting() {
+        let s = Stats::new();
+        s.request(Some(OriginKind::Git), false, Duration::from_millis(10));
+        s.request(Some(OriginKind::Git), false, Duration::from_millis(30));
+        let first = s.take_interval();
+        assert!((first.mean - 20.0).abs() < 0.1, "{first:?}");
+        assert!((first.p99 - 30.0).abs() < 0.1, "{first:?}");
+        assert_eq!(s.take_interval(), crate::telemetry::LatencyMs::default());
+        s.request(None, false, Duration::from_millis(100));
+        let second = s.take_interval();
+        assert!((second.p50 - 100.0).abs() < 0.2, "{second:?}");
+        let all = s.snapshot();
+        assert_eq!(all.total_requests, 3);
+        assert!((all.max_ms - 100.0).abs() < 0.2);
+    }
 }

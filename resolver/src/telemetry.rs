@@ -79,14 +79,15 @@ pub struct OriginsCounts {
     pub cdn: OriginCounts,
 }
 
-/// Latency figures of a report, milliseconds.
+/// Latency of the requests counted in a report (the interval since the previous one),
+/// milliseconds; all 0 when there were none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyMs {
-    /// Median request latency since the resolver started (cumulative histogram).
+    /// Median.
     pub p50: f64,
-    /// 99th percentile since the resolver started (cumulative histogram).
+    /// 99th percentile.
     pub p99: f64,
-    /// Mean latency of the requests counted in this report (exact over the interval).
+    /// Mean.
     pub mean: f64,
 }
 
@@ -148,8 +149,10 @@ pub fn mode_name(mode: &Mode) -> &'static str {
 /// What the reporter samples from its resolver each interval.
 #[derive(Debug, Clone)]
 pub struct Sample {
-    /// The resolver's counters.
+    /// The resolver's counters (cumulative).
     pub stats: StatsSnapshot,
+    /// Latency of the requests since the previous sample.
+    pub latency: LatencyMs,
     /// Version of the config in use.
     pub config_version: u64,
     /// Wire name of its mode ([`mode_name`]).
@@ -158,7 +161,8 @@ pub struct Sample {
 
 impl TelemetryReport {
     /// The report for the interval between `prev` and `cur` (counters are cumulative, so the
-    /// report carries `cur − prev`, saturating). Pure.
+    /// report carries `cur − prev`, saturating; latency is `cur.latency`, already per
+    /// interval). Pure.
     pub fn delta(
         install_hash: &str,
         interval: Duration,
@@ -170,16 +174,6 @@ impl TelemetryReport {
             requests: c.requests.saturating_sub(p.requests),
             failures: c.failures.saturating_sub(p.failures),
             rate_limited: c.rate_limited.saturating_sub(p.rate_limited),
-        };
-        let n = s.total_requests.saturating_sub(prev.total_requests);
-        // Exact interval mean from the cumulative means: (Σcur − Σprev) / n.
-        #[allow(clippy::cast_precision_loss)]
-        let mean = if n == 0 {
-            0.0
-        } else {
-            let sum = s.average_response_time_ms * s.total_requests as f64
-                - prev.average_response_time_ms * prev.total_requests as f64;
-            (sum / n as f64).max(0.0)
         };
         TelemetryReport {
             install_hash: install_hash.to_owned(),
@@ -193,11 +187,7 @@ impl TelemetryReport {
             },
             fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
             errors: s.errors.saturating_sub(prev.errors),
-            latency_ms: LatencyMs {
-                p50: s.p50_ms,
-                p99: s.p99_ms,
-                mean,
-            },
+            latency_ms: cur.latency,
         }
     }
 }
@@ -272,10 +262,15 @@ mod tests {
     }
 
     #[test]
-    fn delta_subtracts_and_computes_the_interval_mean() {
+    fn delta_subtracts_counters_and_keeps_the_interval_latency() {
         let prev = snap(10, 6, 4, 10.0);
         let cur = Sample {
             stats: snap(30, 16, 12, 20.0),
+            latency: LatencyMs {
+                p50: 20.0,
+                p99: 90.0,
+                mean: 25.0,
+            },
             config_version: 3,
             mode: "canary",
         };
@@ -286,8 +281,7 @@ mod tests {
         assert_eq!(r.origins.cdn.requests, 8);
         assert_eq!(r.fallbacks, 2);
         assert_eq!(r.errors, 2);
-        // (30·20 − 10·10) / 20 = 25.
-        assert!((r.latency_ms.mean - 25.0).abs() < 1e-9);
+        assert_eq!(r.latency_ms, cur.latency);
         assert_eq!(r.mode, "canary");
         assert_eq!(r.config_version, 3);
         let json = serde_json::to_value(&r).unwrap();
