@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync, copyFileSync 
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -271,6 +271,8 @@ test('the health tab renders (table, or a clear "not available")', async () => {
   if (table) {
     assert.ok((await page.locator('#health-body tbody tr').count()) >= 1);
     assert.match(await page.textContent('#health-body'), /✅|❌/);
+    // The control plane probes the origins of the live config: the CDN is the registry served here.
+    assert.match(await page.textContent('#health-body tr[data-origin="cdn"]'), new RegExp(registryUrl.replace(/[.]/g, '\\.')));
   } else {
     assert.match(await page.textContent('#health-body'), /not available/);
   }
@@ -278,12 +280,18 @@ test('the health tab renders (table, or a clear "not available")', async () => {
 });
 
 test('the usage tab renders (chart, or a clear "not available")', async () => {
-  // Report a little telemetry when the endpoint exists, so the chart has data.
-  await apiCall('POST', '/v1/telemetry', null, {
-    installId: 'e2e-install', appVersion: '1.0.0', mode: 'canary',
-    origins: { git: { requests: 5, failures: 0, rateLimited: 1 }, cdn: { requests: 3, failures: 0, rateLimited: 0 } },
-    fallbacks: 1, errors: 0,
-  }).catch(() => null);
+  // Resolvers report to POST /v1/telemetry (when the endpoint exists), so the chart has data.
+  const report = (id, mode, configVersion, git, cdn) => ({
+    installHash: createHash('sha256').update(id).digest('hex'),
+    configVersion, mode, sdk: 'e2e/1.0', intervalSecs: 60,
+    origins: { git: { requests: git, failures: 0, rateLimited: mode === 'git' ? 2 : 0 }, cdn: { requests: cdn, failures: 0, rateLimited: 0 } },
+    fallbacks: 1, errors: 0, latencyMs: { p50: 40, p99: 120, mean: 55 },
+  });
+  const posted = [];
+  for (const r of [report('a', 'canary', 2, 9, 1), report('b', 'canary', 2, 8, 2), report('c', 'git', 1, 12, 0)]) {
+    posted.push((await apiCall('POST', '/v1/telemetry', null, r)).status);
+  }
+  const telemetryLive = posted.every((s) => s >= 200 && s < 300);
   await tab('usage');
   await page.waitForFunction(() => {
     const b = document.querySelector('#usage-body');
@@ -291,6 +299,11 @@ test('the usage tab renders (chart, or a clear "not available")', async () => {
   });
   if (await page.locator('#usage-body .stats').count()) {
     assert.match(await page.textContent('#usage-body'), /Requests/);
+    if (telemetryLive) {
+      assert.equal(await page.textContent('#usage-body .stat.total strong'), '32');
+      assert.equal(await page.locator('#usage-body svg.chart polyline').count(), 5);
+      assert.match(await page.textContent('#usage-body .share-row[data-key="canary"]'), /66\.7 % \(2\)/);
+    }
   } else {
     assert.match(await page.textContent('#usage-body'), /not available/);
   }
@@ -357,7 +370,7 @@ test('health and usage render the documented shapes (responses mocked in the bro
     p50Ms: 42,
     p99Ms: 180.5,
   }));
-  const summary = { minutes, installs: { total: 120, byMode: { canary: 108, git: 12 }, byVersion: { '1.2.0': 80, '1.1.0': 30, '1.0.0': 10 } } };
+  const summary = { minutes, installs: { total: 120, byMode: { canary: 108, git: 12 }, byVersion: { 5: 80, 4: 30, 3: 10 } } };
   const health = {
     version: 5,
     origins: [

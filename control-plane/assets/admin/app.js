@@ -442,6 +442,9 @@ async function loadHealth() {
   }
   body.replaceChildren(
     h(
+      'div',
+      { class: 'scroll' },
+      h(
       'table',
       { class: 'health' },
       h('thead', {}, h('tr', {}, ['Origin', 'Status', 'Response time', 'Last check', 'Last error', 'Checks', 'URL'].map((t) => h('th', {}, t)))),
@@ -464,10 +467,11 @@ async function loadHealth() {
             h('td', { title: o.lastCheck || '' }, ago(o.lastCheck)),
             h('td', { class: 'err' }, o.lastError || '—'),
             h('td', {}, o.checks ?? '—'),
-            h('td', {}, h('code', {}, o.url || '—')),
+            h('td', { class: 'url' }, h('code', {}, o.url || '—')),
           ),
         ),
       ),
+    ),
     ),
     r.body.version != null ? h('p', { class: 'muted small' }, `Probing the origins of configuration version ${r.body.version}.`) : null,
   );
@@ -542,7 +546,7 @@ async function loadUsage() {
     minutes.length
       ? h('figure', {}, lineChart({ labels, series, title: 'Requests per minute by origin, with 429s, errors and fallbacks' }), legend(series))
       : h('p', { class: 'muted' }, 'No telemetry received in this window yet.'),
-    h('div', { class: 'shares' }, h('p', {}, `Installs reporting: ${installs.total ?? 0}`), shareBars('By mode', installs.byMode), shareBars('By app version', installs.byVersion)),
+    h('div', { class: 'shares' }, h('p', {}, `Installs reporting: ${installs.total ?? 0}`), shareBars('By mode', installs.byMode), shareBars('By config version', installs.byVersion)),
   );
 }
 

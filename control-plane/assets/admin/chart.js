@@ -10,10 +10,11 @@ function el(name, attrs = {}, text) {
 }
 
 function niceMax(v) {
-  if (v <= 5) return 5;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  // Four gridlines at round steps (1, 2, 5 × 10^k), so labels stay whole numbers.
+  const step = Math.max(1, v / 4);
+  const p = 10 ** Math.floor(Math.log10(step));
+  for (const m of [1, 2, 5, 10]) if (m * p >= step) return 4 * m * p;
+  return 40 * p;
 }
 
 /**
