@@ -29,4 +29,4 @@ target="${CARGO_TARGET_DIR:-$repo/target}"
 case "$target" in /*) ;; *) target="$repo/$target" ;; esac
 export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
 
-node --test --test-concurrency=1 admin.test.mjs
+node --test --test-concurrency=1 diff.test.mjs admin.test.mjs
