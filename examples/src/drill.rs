@@ -363,6 +363,11 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         .http_client(origin_http.clone())
         .request_timeout(Duration::from_secs(5))
         .cache_ttl(Duration::from_secs(300))
+        // A thousand simulated installs in one process would trip the telemetry rate limit.
+        .telemetry(sourcegate::telemetry::TelemetrySettings {
+            enabled: false,
+            ..Default::default()
+        })
         .build()?;
         let version = Arc::new(AtomicU64::new(0));
         let changed_at_us = Arc::new(AtomicU64::new(0));

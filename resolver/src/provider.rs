@@ -130,6 +130,12 @@ pub trait ConfigProvider: Send + Sync + 'static {
     /// and, if all fail, keeps its last-known-good document.
     fn fetch(&self) -> BoxFuture<'_, Result<Fetched, ProviderError>>;
 
+    /// Where resolvers using this provider report telemetry by default (see
+    /// [`crate::telemetry`]); `None` (the default) for providers that have no such endpoint.
+    fn telemetry_endpoint(&self) -> Option<Url> {
+        None
+    }
+
     /// A push stream of new documents, if this provider has one. `after_version` is the
     /// version already held (sent as `Last-Event-ID`). The stream ends when the connection
     /// drops; the resolver reconnects with backoff and polls meanwhile.
@@ -534,6 +540,10 @@ impl ControlPlaneProvider {
 impl ConfigProvider for ControlPlaneProvider {
     fn name(&self) -> &'static str {
         "control-plane"
+    }
+
+    fn telemetry_endpoint(&self) -> Option<Url> {
+        self.base.join("v1/telemetry").ok()
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Fetched, ProviderError>> {

@@ -402,16 +402,17 @@ impl ResolverBuilder {
         self
     }
 
-    /// Telemetry reporting (see [`crate::telemetry`]): opt-in, off until an endpoint is set.
+    /// Telemetry reporting (see [`crate::telemetry`]): on by default toward a control-plane
+    /// provider's `/v1/telemetry`; `enabled: false` opts out.
     pub fn telemetry(mut self, settings: crate::telemetry::TelemetrySettings) -> Self {
         self.telemetry = settings;
         self.telemetry.interval = self.telemetry.interval.max(Duration::from_millis(10));
         self
     }
 
-    /// Reports counters to `endpoint` (the control plane's `/v1/telemetry`) every 60 s ± 10 %,
-    /// keeping the other [`crate::telemetry::TelemetrySettings`] as they are. Recommended on
-    /// for apps using [`crate::provider::ControlPlaneProvider`].
+    /// Reports counters to `endpoint` every 60 s ± 10 %, keeping the other
+    /// [`crate::telemetry::TelemetrySettings`] as they are (the default endpoint is a
+    /// control-plane provider's `/v1/telemetry`).
     pub fn telemetry_endpoint(mut self, endpoint: Url) -> Self {
         self.telemetry.endpoint = Some(endpoint);
         self
@@ -485,7 +486,12 @@ impl ResolverBuilder {
             lkg_lock: Mutex::new(()),
         });
         reconcile_probes(&inner, &handle);
-        if let (true, Some(endpoint)) = (self.telemetry.enabled, self.telemetry.endpoint) {
+        let endpoint = self
+            .telemetry
+            .endpoint
+            .clone()
+            .or_else(|| inner.providers.iter().find_map(|p| p.telemetry_endpoint()));
+        if let (true, Some(endpoint)) = (self.telemetry.enabled, endpoint) {
             let weak = Arc::downgrade(&inner);
             let sample = move || {
                 weak.upgrade().map(|i| {

@@ -1,10 +1,12 @@
 //! Fleet telemetry: a resolver periodically reports its counters to the control plane
 //! (`POST /v1/telemetry`), so admins see fleet-wide usage, fallbacks and rate-limit pressure.
 //!
-//! **Opt-in per app, recommended on.** Nothing is sent unless the app calls
-//! [`crate::ResolverBuilder::telemetry_endpoint`] (or [`crate::ResolverBuilder::telemetry`] with
-//! an endpoint). Apps that use [`crate::provider::ControlPlaneProvider`] should point it at
-//! `<control plane>/v1/telemetry`.
+//! **On by default, with an opt-out.** A resolver with a
+//! [`crate::provider::ControlPlaneProvider`] reports to that control plane's `/v1/telemetry`
+//! unless the app opts out with `TelemetrySettings { enabled: false, .. }`
+//! ([`crate::ResolverBuilder::telemetry`]); any other endpoint can be set with
+//! [`crate::ResolverBuilder::telemetry_endpoint`]. With only Supabase or static providers and no
+//! endpoint set, nothing is sent.
 //!
 //! What is sent, every `interval × U(0.9, 1.1)` (default 60 s; the jitter spreads a fleet's
 //! reports): a [`TelemetryReport`], whose counts are **deltas since the previous report**, the
@@ -35,9 +37,11 @@ pub const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Telemetry settings of a resolver (see [`crate::ResolverBuilder::telemetry`]).
 ///
 /// Defaults:
-/// - `endpoint`: `None` (nothing is sent until an endpoint is set);
+/// - `endpoint`: `None`: the first provider that offers one
+///   ([`crate::provider::ConfigProvider::telemetry_endpoint`], i.e. a control plane's
+///   `/v1/telemetry`), else nothing is sent;
 /// - `interval`: 60 s, each wait drawn in `interval × U(0.9, 1.1)`;
-/// - `enabled`: `true` (takes effect once an endpoint is set).
+/// - `enabled`: `true` (`false` opts out: nothing is sent even with an endpoint).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     /// Where reports are POSTed, e.g. `https://sourcegate.example.com/v1/telemetry`.

@@ -437,3 +437,52 @@ async fn control_plane_provider_uses_etags_and_follows_the_event_stream() {
     assert_eq!(r.resolve("x").unwrap().origin, OriginKind::Git);
     assert_eq!(r.config().version, 2);
 }
+
+#[tokio::test]
+async fn telemetry_goes_to_the_control_plane_by_default_and_can_be_turned_off() {
+    use axum::routing::{get, post};
+    let reports = Arc::new(AtomicUsize::new(0));
+    let r2 = Arc::clone(&reports);
+    let app = axum::Router::new()
+        .route(
+            "/v1/configs/marketplace_source",
+            get(|| async {
+                axum::Json(json!({"key": "marketplace_source", "version": 1, "value": cdn_doc(1)}))
+            }),
+        )
+        .route(
+            "/v1/telemetry",
+            post(move |body: axum::Json<Value>| async move {
+                assert_eq!(body["installHash"].as_str().unwrap().len(), 64);
+                r2.fetch_add(1, Ordering::SeqCst);
+                StatusCode::NO_CONTENT
+            }),
+        );
+    let base = serve(app).await;
+    let fast = |enabled| sourcegate::telemetry::TelemetrySettings {
+        endpoint: None,
+        interval: Duration::from_millis(50),
+        enabled,
+    };
+    let on = builder()
+        .provider(ControlPlaneProvider::new(base.parse().unwrap()).unwrap())
+        .push(false)
+        .telemetry(fast(true))
+        .build()
+        .unwrap();
+    on.resolve_url("x").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = reports.load(Ordering::SeqCst);
+    assert!(sent >= 2, "{sent} reports");
+    drop(on);
+    let off = builder()
+        .provider(ControlPlaneProvider::new(base.parse().unwrap()).unwrap())
+        .push(false)
+        .telemetry(fast(false))
+        .build()
+        .unwrap();
+    off.resolve_url("x").await.unwrap();
+    let before = reports.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reports.load(Ordering::SeqCst), before, "opted out, yet reported");
+}
