@@ -484,5 +484,9 @@ async fn telemetry_goes_to_the_control_plane_by_default_and_can_be_turned_off() 
     off.resolve_url("x").await.unwrap();
     let before = reports.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(reports.load(Ordering::SeqCst), before, "opted out, yet reported");
+    assert_eq!(
+        reports.load(Ordering::SeqCst),
+        before,
+        "opted out, yet reported"
+    );
 }
