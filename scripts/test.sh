@@ -2,7 +2,8 @@
 # Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
 # PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
 # valgrind, the shortened migration drill, doc tests), the FFI header check and the Node.js
-# binding's tests (npm ci + node --test).
+# binding's tests (npm ci + node --test), and the admin console's browser tests (Chromium from
+# Debian, installed if missing; playwright-core from npm).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,5 +19,8 @@ bash ffi/check-header.sh
 
 echo "== Node.js binding"
 bash examples/node/run-tests.sh
+
+echo "== Admin console in a real browser (Debian Chromium + playwright-core)"
+bash control-plane/e2e/run.sh
 
 echo "== all tests passed"
