@@ -195,6 +195,7 @@ test('a bad token is refused with a message; a non-admin gets a read-only view a
   await tab('history');
   await page.waitForSelector('#history-body .refused');
   assert.match(await page.textContent('#history-body'), /History refused: 403 forbidden/);
+  await shot('readonly-history');
   // The server refuses the write too (the UI is only a convenience).
   const r = await apiCall('PUT', KEY, userToken, { value: { type: 'cdn', cdnUrl: registryUrl }, reason: 'x', expectedVersion: 1 });
   assert.equal(r.status, 403);
@@ -340,6 +341,15 @@ test('a concurrent change by another admin is reported (409), never overwritten'
   assert.equal(now.body.version, 4);
   assert.equal(now.body.value.type, 'cdn', 'the other admin\'s change stands');
   await page.waitForFunction(() => document.querySelector('#cur-version').textContent === '4');
+});
+
+test('an invalid document is refused (422, with the field) and nothing changes', async () => {
+  await page.fill('#cdn-url', 'ftp://mirror.example/');
+  await page.click('#save-urls');
+  await confirmWith('try an FTP mirror');
+  await page.waitForSelector('#notice.error');
+  assert.match(await page.textContent('#notice'), /Not applied: 422 invalid_config.*field cdnUrl/);
+  assert.equal((await apiCall('GET', KEY)).body.version, 4);
 });
 
 test('roll back to version 2 from the history (confirmed, with a reason)', async () => {

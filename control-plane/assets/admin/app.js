@@ -556,13 +556,13 @@ async function loadHistory() {
   const body = $('#history-body');
   if (!state.signedIn) {
     body.replaceChildren(h('p', { class: 'unavailable' }, 'The history is for admins: sign in with an admin JWT.'));
-    $('#diff-body').replaceChildren();
+    $('#diff-card').hidden = true;
     return;
   }
   const r = await api('GET', `${configPath}/history?limit=200`);
   if (!r.ok) {
     body.replaceChildren(h('p', { class: 'unavailable refused' }, `History refused: ${r.error}`));
-    $('#diff-body').replaceChildren();
+    $('#diff-card').hidden = true;
     return;
   }
   state.history = r.body.items || [];
@@ -602,6 +602,7 @@ function renderHistory() {
         )
       : h('p', { class: 'muted' }, 'No history.'),
   );
+  $('#diff-card').hidden = items.length === 0;
   const a = $('#diff-a');
   const b = $('#diff-b');
   const keepA = a.value;
