@@ -80,6 +80,33 @@ fn bench(c: &mut Criterion) {
             black_box(sourcegate::bucket::bucket_of(black_box(&ids[i])))
         });
     });
+    // Control for the two-thread figure: the same pure hash (no shared state at all) on two
+    // threads at once. If it slows down as much as resolve does, the machine (shared core
+    // resources, frequency) is the cause, not contention in the resolver.
+    g.bench_function("baseline_bucket_only_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let handles: Vec<_> = (0..2)
+                .map(|t| {
+                    let (ids, barrier) = (ids.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let start = Instant::now();
+                        for i in 0..iters {
+                            let id = &ids[(i as usize + t * 2048) & 4095];
+                            black_box(sourcegate::bucket::bucket_of(black_box(id)));
+                        }
+                        start.elapsed()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum::<Duration>()
+                / 2
+        });
+    });
     let base: url::Url = "https://cdn.example.com/".parse().unwrap();
     g.bench_function("baseline_url_join_only", |b| {
         b.iter(|| black_box(base.join(black_box("community-plugins.json")).unwrap()));
