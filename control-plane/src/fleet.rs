@@ -19,7 +19,6 @@
 //! elsewhere.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -50,7 +49,7 @@ pub const CONFIG_KEY: &str = "marketplace_source";
 const DEFAULT_GIT_URL: &str =
     "https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/";
 
-type Limiter = governor::DefaultKeyedRateLimiter<IpAddr>;
+use crate::Limiter;
 
 /// Fleet state shared by the handlers (inside [`AppState`]).
 pub struct Fleet {
@@ -72,25 +71,10 @@ impl Fleet {
     /// (`telemetry_rate_per_sec`, 0 = none). Spawns the limiter's cleanup task when called
     /// inside a tokio runtime.
     pub fn new(settings: &Settings) -> Fleet {
-        let limiter = NonZeroU32::new(settings.telemetry_rate_per_sec).map(|per_sec| {
-            let burst = NonZeroU32::new(settings.telemetry_rate_burst).unwrap_or(per_sec);
-            Arc::new(Limiter::keyed(
-                governor::Quota::per_second(per_sec).allow_burst(burst),
-            ))
-        });
-        if let (Some(l), Ok(rt)) = (&limiter, tokio::runtime::Handle::try_current()) {
-            let l = Arc::downgrade(l);
-            rt.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    match l.upgrade() {
-                        Some(l) => l.retain_recent(),
-                        None => break,
-                    }
-                }
-            });
-        }
+        let limiter = crate::keyed_limiter(
+            settings.telemetry_rate_per_sec,
+            settings.telemetry_rate_burst,
+        );
         Fleet {
             aggregator: Mutex::new(Aggregator::new()),
             limiter,

@@ -69,6 +69,32 @@ use crate::settings::Settings;
 
 type Limiter = governor::DefaultKeyedRateLimiter<IpAddr>;
 
+/// A per-client-IP limiter admitting `per_sec` requests per second sustained with bursts of
+/// `burst` (`burst` 0 means `per_sec`); `None` when `per_sec` is 0 (no limit). Inside a tokio
+/// runtime it also spawns a task that forgets idle clients every minute, ending when the
+/// limiter is dropped.
+pub(crate) fn keyed_limiter(per_sec: u32, burst: u32) -> Option<Arc<Limiter>> {
+    let per_sec = NonZeroU32::new(per_sec)?;
+    let burst = NonZeroU32::new(burst).unwrap_or(per_sec);
+    let limiter = Arc::new(Limiter::keyed(
+        governor::Quota::per_second(per_sec).allow_burst(burst),
+    ));
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let weak = Arc::downgrade(&limiter);
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(l) => l.retain_recent(),
+                    None => break,
+                }
+            }
+        });
+    }
+    Some(limiter)
+}
+
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -96,25 +122,7 @@ impl AppState {
     /// `state.hub.clone().run_listener(pool)` in a task for SSE to receive changes. Must be
     /// called inside a tokio runtime when rate limiting is on (a cleanup task is spawned).
     pub fn new(pool: PgPool, jwt_secret: Vec<u8>, settings: Settings) -> AppState {
-        let limiter = NonZeroU32::new(settings.rate_limit_per_sec).map(|per_sec| {
-            let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(per_sec);
-            Arc::new(Limiter::keyed(
-                governor::Quota::per_second(per_sec).allow_burst(burst),
-            ))
-        });
-        if let (Some(l), Ok(rt)) = (&limiter, tokio::runtime::Handle::try_current()) {
-            let l = Arc::downgrade(l);
-            rt.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    match l.upgrade() {
-                        Some(l) => l.retain_recent(),
-                        None => break,
-                    }
-                }
-            });
-        }
+        let limiter = keyed_limiter(settings.rate_limit_per_sec, settings.rate_limit_burst);
         let (tx, rx) = watch::channel(false);
         AppState {
             pool,
