@@ -19,17 +19,17 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 use crate::AppState;
 use crate::auth::{self, AuthContext};
 use crate::db::{self, ConfigView, HistoryItem};
 use crate::error::AppError;
 use crate::origins::{self, OriginTestRequest, OriginTestResult};
+use crate::snapshot::{Snapshot, sse_frame};
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
     auth::from_headers(&state.jwt_secret, headers)
@@ -63,7 +63,79 @@ fn config_response(v: &ConfigView) -> Response {
     resp
 }
 
-/// `GET /v1/configs/{key}`.
+/// Whether `Accept-Encoding` admits gzip (a `gzip`/`x-gzip` coding, or `*`, whose `q` is not 0;
+/// RFC 9110 section 12.5.3).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q_zero = parts.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=")
+                    .or_else(|| p.strip_prefix("Q="))
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            !q_zero
+                && (coding.eq_ignore_ascii_case("gzip")
+                    || coding.eq_ignore_ascii_case("x-gzip")
+                    || coding == "*")
+        })
+}
+
+/// Whether `If-None-Match` names `version` (or is `*`).
+fn not_modified(headers: &HeaderMap, version: i64) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|inm| {
+            inm.split(',')
+                .any(|t| t.trim() == "*" || parse_etag(t) == Some(version))
+        })
+}
+
+fn not_modified_response(etag: HeaderValue) -> Response {
+    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::ETAG, etag);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    resp
+}
+
+/// The answer of `GET /v1/configs/{key}` from a snapshot: no allocation but the response.
+fn snapshot_response(snap: &Snapshot, headers: &HeaderMap) -> Response {
+    if not_modified(headers, snap.version()) {
+        return not_modified_response(snap.etag.clone());
+    }
+    let gzip = !snap.gzip.is_empty() && accepts_gzip(headers);
+    let body = if gzip {
+        snap.gzip.clone()
+    } else {
+        snap.json.clone()
+    };
+    let mut resp = Response::new(axum::body::Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::ETAG, snap.etag.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    resp
+}
+
+/// `GET /v1/configs/{key}`: from the in-memory snapshot when the caller's role reads
+/// `app_config` without restriction ([`crate::snapshot`]), else from the database as that role.
 #[utoipa::path(get, path = "/v1/configs/{key}",
     params(("key" = String, Path, description = "configuration key, e.g. marketplace_source")),
     responses((status = 200, body = ConfigView), (status = 304), (status = 404)))]
@@ -76,24 +148,19 @@ pub(crate) async fn get_config(
     if key.contains('\0') {
         return Err(AppError::NotFound("no such configuration".into()));
     }
+    let store = state.hub.store();
+    if store.serves(ctx.role) {
+        let snap = store
+            .get(&key)
+            .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+        return Ok(snapshot_response(&snap, &headers));
+    }
     let v = db::fetch_config_fast(&state.pool, &ctx, &key)
         .await
         .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
         .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
-    if let Some(inm) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-    {
-        let hit = inm
-            .split(',')
-            .any(|t| t.trim() == "*" || parse_etag(t) == Some(v.version));
-        if hit {
-            let mut resp = StatusCode::NOT_MODIFIED.into_response();
-            resp.headers_mut().insert(header::ETAG, etag(v.version));
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            return Ok(resp);
-        }
+    if not_modified(&headers, v.version) {
+        return Ok(not_modified_response(etag(v.version)));
     }
     Ok(config_response(&v))
 }
@@ -171,6 +238,7 @@ pub(crate) async fn put_config(
         .await
         .map_err(|e| AppError::from_db(e, false))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
+    state.hub.refresh_key(&state.pool, &key).await;
     tracing::info!(%key, version = v.version, "configuration updated");
     Ok(config_response(&v))
 }
@@ -245,24 +313,37 @@ pub(crate) async fn rollback(
         .await
         .map_err(|e| AppError::from_db(e, false))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
+    state.hub.refresh_key(&state.pool, &key).await;
     tracing::info!(%key, to = body.to_version, version = v.version, "configuration rolled back");
     Ok(config_response(&v))
 }
 
-fn sse_event(v: &ConfigView) -> Event {
-    Event::default()
-        .id(v.version.to_string())
-        .event("config")
-        .data(serde_json::to_string(v).unwrap_or_default())
+/// Counts an open SSE stream in `sourcegate_sse_streams_open` while alive.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> OpenStream {
+        metrics::gauge!("sourcegate_sse_streams_open").increment(1.0);
+        OpenStream
+    }
 }
 
-struct SseState {
-    rx: broadcast::Receiver<Arc<ConfigView>>,
-    stop: tokio::sync::watch::Receiver<bool>,
-    pending: Option<Event>,
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("sourcegate_sse_streams_open").decrement(1.0);
+    }
+}
+
+/// One SSE stream. Small on purpose (a few hundred bytes): it holds a `watch` receiver, which
+/// sees only the latest version, so a slow client is sent the newest document, never a backlog,
+/// and never delays the others (every stream shares the same pre-serialised frame).
+struct SseStream {
+    rx: watch::Receiver<Option<Arc<Snapshot>>>,
+    stop: watch::Receiver<bool>,
+    pending: Option<Bytes>,
     last: i64,
-    key: String,
-    state: AppState,
+    heartbeat: tokio::time::Interval,
+    _open: OpenStream,
 }
 
 /// `GET /v1/configs/{key}/events` (Server-Sent Events).
@@ -274,66 +355,98 @@ pub(crate) async fn events(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+) -> Result<Response, AppError> {
     let ctx = authenticate(&state, &headers)?;
-    // Subscribe before reading, so a change committed in between is not missed.
-    let rx = state.hub.subscribe();
-    let mut tx = db::begin_as(&state.pool, &ctx)
-        .await
-        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
-    let current = db::fetch_config(&mut tx, &key)
-        .await
-        .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
-        .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
-    tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
+    if key.contains('\0') {
+        return Err(AppError::NotFound("no such configuration".into()));
+    }
+    let store = state.hub.store().clone();
+    let (rx, current_version, current_frame) = if store.serves(ctx.role) {
+        let missing = || AppError::NotFound(format!("no configuration named {key}"));
+        // Checked first so that an unknown key creates no channel.
+        store.get(&key).ok_or_else(missing)?;
+        let mut rx = store.watch(&key);
+        // Read through the receiver: whatever is installed after this line is "changed".
+        let snap = rx.borrow_and_update().clone().ok_or_else(missing)?;
+        (rx, snap.version(), snap.sse.clone())
+    } else {
+        // Subscribe before reading, so a change committed in between is not missed.
+        let rx = store.watch(&key);
+        let mut tx = db::begin_as(&state.pool, &ctx)
+            .await
+            .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
+        let current = db::fetch_config(&mut tx, &key)
+            .await
+            .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
+            .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+        tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
+        let json = serde_json::to_vec(&current).unwrap_or_default();
+        (rx, current.version, sse_frame(current.version, &json))
+    };
     let last_seen = headers
         .get("last-event-id")
         .and_then(|h| h.to_str().ok())
         .and_then(|s| s.trim().parse::<i64>().ok())
         .unwrap_or(i64::MIN);
-    let (pending, last) = if current.version > last_seen {
-        (Some(sse_event(&current)), current.version)
+    let (pending, last) = if current_version > last_seen {
+        (Some(current_frame), current_version)
     } else {
         (None, last_seen)
     };
-    let heartbeat = Duration::from_secs(state.settings.sse_heartbeat_secs.max(1));
-    let init = SseState {
+    let every = Duration::from_secs(state.settings.sse_heartbeat_secs.max(1));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let init = SseStream {
         rx,
         stop: state.shutdown.clone(),
         pending,
         last,
-        key,
-        state,
+        heartbeat,
+        _open: OpenStream::new(),
     };
     let stream = futures_util::stream::unfold(init, |mut st| async move {
-        if let Some(ev) = st.pending.take() {
-            return Some((Ok(ev), st));
+        if let Some(frame) = st.pending.take() {
+            metrics::counter!("sourcegate_sse_events_sent_total").increment(1);
+            return Some((Ok::<_, Infallible>(frame), st));
+        }
+        enum Wake {
+            Changed(bool),
+            Heartbeat,
+            Stop,
         }
         loop {
-            let received = tokio::select! {
-                r = st.rx.recv() => r,
-                _ = st.stop.wait_for(|stop| *stop) => return None,
+            let wake = tokio::select! {
+                changed = st.rx.changed() => Wake::Changed(changed.is_ok()),
+                _ = st.heartbeat.tick() => Wake::Heartbeat,
+                _ = st.stop.wait_for(|stop| *stop) => Wake::Stop,
             };
-            match received {
-                Ok(v) => {
-                    if v.key == st.key && v.version > st.last {
-                        st.last = v.version;
-                        return Some((Ok(sse_event(&v)), st));
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Ok(Some(v)) = db::fetch_config_public(&st.state.pool, &st.key).await
-                        && v.version > st.last
+            match wake {
+                // The key was deleted, or the service is stopping.
+                Wake::Changed(false) | Wake::Stop => return None,
+                Wake::Changed(true) => {
+                    let snap = st.rx.borrow_and_update().clone();
+                    if let Some(snap) = snap
+                        && snap.version() > st.last
                     {
-                        st.last = v.version;
-                        return Some((Ok(sse_event(&v)), st));
+                        st.last = snap.version();
+                        metrics::counter!("sourcegate_sse_events_sent_total").increment(1);
+                        return Some((Ok(snap.sse.clone()), st));
                     }
                 }
-                Err(broadcast::error::RecvError::Closed) => return None,
+                // A comment line keeps proxies from closing an idle stream.
+                Wake::Heartbeat => return Some((Ok(Bytes::from_static(b":\n\n")), st)),
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(heartbeat)))
+    let mut resp = Response::new(axum::body::Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(resp)
 }
 
 /// `POST /v1/origins/test` (admin): the seed's "Tester" button. Admin-only, so the service is

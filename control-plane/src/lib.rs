@@ -14,7 +14,9 @@
 //! - [`auth`]: HS256 JWT verification and minting ([`auth::mint_token`]);
 //! - [`api`]: the native `/v1` API (ETag, SSE, optimistic concurrency, history, rollback);
 //! - [`rest`]: the PostgREST-compatible subset under `/rest/v1`;
-//! - [`events`]: one `LISTEN` session fanned out through a broadcast channel;
+//! - [`events`]: one `LISTEN` session keeping the snapshots current and fanning changes out;
+//! - [`snapshot`]: the in-memory, pre-serialised configs that reads and SSE are served from;
+//! - [`observability`]: Prometheus metrics and the client address behind trusted proxies;
 //! - [`origins`]: `POST /v1/origins/test` with its SSRF guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
 //! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
@@ -38,9 +40,11 @@ pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod observability;
 pub mod origins;
 pub mod rest;
 pub mod settings;
+pub mod snapshot;
 pub mod telemetry;
 
 use std::net::{IpAddr, SocketAddr};
@@ -50,7 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -195,18 +199,52 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-async fn health() -> &'static str {
-    "ok"
+/// `GET /live`: the process answers (liveness; never touches the database).
+async fn live() -> Response {
+    axum::Json(serde_json::json!({"status": "live"})).into_response()
 }
 
+/// `GET /ready` (and `/health`): 200 when the database answers within 2 s, the `LISTEN` session
+/// has synced the snapshots at least once, and it has not been down longer than
+/// `listener_down_max_secs`; else 503 `unavailable` with what is missing.
 async fn ready(State(state): State<AppState>) -> Response {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            AppError::Unavailable.into_response()
-        }
+    let db = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&state.pool),
+    )
+    .await;
+    let database = matches!(db, Ok(Ok(_)));
+    let status = state.hub.store().status();
+    let bound = Duration::from_secs(state.settings.listener_down_max_secs);
+    let listener = status.ready_within(bound);
+    if database && listener {
+        return axum::Json(serde_json::json!({
+            "status": "ready",
+            "database": true,
+            "listener": true,
+            "snapshotCurrent": status.is_current(),
+        }))
+        .into_response();
     }
+    let why = match (database, listener) {
+        (false, false) => "database unreachable and change listener down".to_owned(),
+        (false, true) => "database unreachable".to_owned(),
+        _ => format!(
+            "change listener down for {} s (limit {} s)",
+            status.down_for().as_secs(),
+            bound.as_secs()
+        ),
+    };
+    tracing::warn!(reason = %why, "not ready");
+    let mut resp = axum::Json(serde_json::json!({
+        "code": "unavailable",
+        "message": format!("not ready: {why}"),
+        "database": database,
+        "listener": listener,
+    }))
+    .into_response();
+    *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    resp
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
@@ -224,11 +262,11 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
 async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(limiter) = &state.limiter {
         let path = req.uri().path();
-        if path != "/health" && path != "/ready" {
+        if path != "/health" && path != "/ready" && path != "/live" {
             let ip = req
                 .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
+                .get::<observability::ClientIp>()
+                .map(|c| c.0)
                 .unwrap_or(IpAddr::from([0, 0, 0, 0]));
             if let Err(not_until) = limiter.check_key(&ip) {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -284,7 +322,8 @@ fn cors() -> tower_http::cors::CorsLayer {
 /// Builds the router over `state` (no socket: usable with `tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .route("/live", get(live))
+        .route("/health", get(ready))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi_json))
         .route(
@@ -316,6 +355,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observability::track,
         ))
         .layer(cors())
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -372,6 +415,8 @@ pub fn load_or_create_secret(settings: &Settings) -> Result<(Vec<u8>, bool), Sta
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    /// The `/metrics` listener's address and task, when `metrics_listen` is set.
+    metrics: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
     jwt_secret: Vec<u8>,
     pool: PgPool,
     shutdown_tx: Option<oneshot::Sender<()>>,
@@ -389,6 +434,11 @@ impl Server {
     /// The bound address (useful with `listen = 127.0.0.1:0`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound address of the `/metrics` listener, when one was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.0)
     }
 
     /// `http://<addr>`.
@@ -438,6 +488,9 @@ impl Server {
         if let Some(h) = &self.health_task {
             h.abort();
         }
+        if let Some((_, h)) = &self.metrics {
+            h.abort();
+        }
         self.pool.close().await;
         if let Some(pg) = self.embedded.take() {
             tokio::task::spawn_blocking(move || pg.stop()).await.ok();
@@ -449,6 +502,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.listener_task.abort();
+        if let Some((_, h)) = &self.metrics {
+            h.abort();
+        }
         if let Some(h) = &self.health_task {
             h.abort();
         }
@@ -515,6 +571,16 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
     }
     let state = AppState::new(pool.clone(), secret.clone(), settings.clone());
     let listener_task = tokio::spawn(state.hub.clone().run_listener(pool.clone()));
+    // Serve once the snapshots are loaded (bounded: a slow database leaves the replica
+    // not ready, which `/ready` reports, rather than failing the start).
+    let synced_by = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !state.hub.store().status().ever_synced() && tokio::time::Instant::now() < synced_by {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let metrics = match settings.metrics_listen {
+        Some(at) => Some(spawn_metrics(at, state.clone()).await?),
+        None => None,
+    };
     let health_task = settings
         .origin_probes
         .then(|| tokio::spawn(fleet::run_health_watcher(state.clone())));
@@ -541,6 +607,7 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
     tracing::info!(%addr, "control plane listening");
     Ok(Server {
         addr,
+        metrics,
         jwt_secret: secret,
         pool,
         shutdown_tx: Some(shutdown_tx),
@@ -550,6 +617,43 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         health_task,
         embedded,
     })
+}
+
+/// Starts the `/metrics` listener on `at` (Prometheus text format, see [`observability`]).
+async fn spawn_metrics(
+    at: SocketAddr,
+    state: AppState,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), StartError> {
+    observability::recorder();
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    observability::render(&state),
+                )
+            }),
+        )
+        .with_state(state);
+    let tcp = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|source| StartError::Io {
+            context: format!("binding metrics listener {at}"),
+            source,
+        })?;
+    let addr = tcp.local_addr().map_err(|source| StartError::Io {
+        context: "metrics local address".into(),
+        source,
+    })?;
+    tracing::info!(%addr, "metrics listening");
+    Ok((
+        addr,
+        tokio::spawn(async move { axum::serve(tcp, app).await }),
+    ))
 }
 
 /// Reads the secret for `mint-token`: `SOURCEGATE_JWT_SECRET`, else `<data_dir>/jwt-secret`.
@@ -613,7 +717,11 @@ mod tests {
     #[tokio::test]
     async fn routes_that_need_no_database() {
         let get = |uri: &str| axum::http::Request::get(uri).body(Body::empty()).unwrap();
-        assert_eq!(call(get("/health")).await.0, StatusCode::OK);
+        assert_eq!(call(get("/live")).await.0, StatusCode::OK);
+        // No database and no listener: not ready, and the body says why.
+        let (s, e) = call(get("/ready")).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e["code"], "unavailable");
         let (s, doc) = call(get("/openapi.json")).await;
         assert_eq!(s, StatusCode::OK);
         assert!(doc["paths"]["/v1/configs/{key}/history"]["get"].is_object());

@@ -521,6 +521,16 @@ pub(crate) async fn call_rpc(
             if !args.is_empty() {
                 return Err(function_not_found(&function, &arg_names));
             }
+            // From memory when the caller's read is public (see `crate::snapshot`): the bytes
+            // are PostgreSQL's own text of the document, as the database path answers.
+            let store = state.hub.store();
+            if store.serves(ctx.role) {
+                let text = store
+                    .get("marketplace_source")
+                    .map(|s| String::from_utf8_lossy(&s.value_text).into_owned())
+                    .unwrap_or_else(|| "null".into());
+                return Ok(json_response(StatusCode::OK, text, object));
+            }
             let mut tx = db::begin_as(&state.pool, &ctx)
                 .await
                 .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
@@ -584,6 +594,7 @@ pub(crate) async fn call_rpc(
             let mut tx = db::begin_as(&state.pool, &ctx)
                 .await
                 .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
+            let written_key = key.clone();
             let row: Option<String> = sqlx::query_scalar(
                 "SELECT row_to_json(r)::text FROM public.update_app_config($1, $2, $3, $4) r",
             )
@@ -597,6 +608,9 @@ pub(crate) async fn call_rpc(
             tx.commit()
                 .await
                 .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
+            if let Some(k) = &written_key {
+                state.hub.refresh_key(&state.pool, k).await;
+            }
             Ok(json_response(
                 StatusCode::OK,
                 row.unwrap_or_else(|| "null".into()),

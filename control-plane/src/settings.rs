@@ -63,6 +63,22 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_SSE_HEARTBEAT_SECS", default_value_t = 15)]
     pub sse_heartbeat_secs: u64,
 
+    /// Longest time the `LISTEN` session may be down before `/ready` answers 503, seconds: past
+    /// it the in-memory snapshots may be stale, so a load balancer should drain the replica.
+    #[arg(long, env = "SOURCEGATE_LISTENER_DOWN_MAX_SECS", default_value_t = 10)]
+    pub listener_down_max_secs: u64,
+
+    /// Address of the Prometheus `/metrics` listener (its own port, never the API's); unset:
+    /// no metrics endpoint.
+    #[arg(long, env = "SOURCEGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` is believed: the
+    /// per-IP rate limits then key on the right-most untrusted hop. Default: none.
+    #[arg(long, env = "SOURCEGATE_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::observability::parse_trusted)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Run the embedded cluster without fsync (tests and benches only).
     #[arg(long, env = "SOURCEGATE_EMBEDDED_UNSAFE_FAST", hide = true)]
     pub embedded_unsafe_fast: bool,
@@ -85,6 +101,9 @@ impl Default for Settings {
             origin_probes: true,
             db_pool_size: 16,
             sse_heartbeat_secs: 15,
+            listener_down_max_secs: 10,
+            metrics_listen: None,
+            trusted_proxies: Vec::new(),
             embedded_unsafe_fast: false,
         }
     }
@@ -108,6 +127,9 @@ impl std::fmt::Debug for Settings {
             .field("origin_probes", &self.origin_probes)
             .field("db_pool_size", &self.db_pool_size)
             .field("sse_heartbeat_secs", &self.sse_heartbeat_secs)
+            .field("listener_down_max_secs", &self.listener_down_max_secs)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("embedded_unsafe_fast", &self.embedded_unsafe_fast)
             .finish()
     }
