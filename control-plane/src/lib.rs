@@ -521,6 +521,10 @@ impl Drop for Server {
 /// # Errors
 /// [`StartError`] when the database, the migrations, the secret file or the socket fail.
 pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
+    if settings.metrics_listen.is_some() {
+        // Before anything records: series emitted without a recorder are lost.
+        observability::recorder();
+    }
     let (embedded, request_url) = match &settings.database_url {
         Some(admin_url) => {
             let admin = PgPoolOptions::new()
