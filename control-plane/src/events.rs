@@ -102,7 +102,7 @@ impl EventHub {
 
     async fn listen_loop(&self, pool: &PgPool) {
         loop {
-            match self.listen_once(&pool).await {
+            match self.listen_once(pool).await {
                 Ok(()) => {}
                 Err(e) => tracing::warn!(error = %e, "config listener failed; reconnecting"),
             }

@@ -58,10 +58,10 @@ impl Snapshot {
     pub fn new(view: ConfigView, value_text: String) -> Snapshot {
         let json = serde_json::to_vec(&view).unwrap_or_default();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let gzip = match gz.write_all(&json).and_then(|()| gz.finish()) {
-            Ok(b) => b,
-            Err(_) => Vec::new(),
-        };
+        let gzip = gz
+            .write_all(&json)
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
         let sse = sse_frame(view.version, &json);
         let etag = HeaderValue::from_str(&format!("\"{}\"", view.version))
             .unwrap_or(HeaderValue::from_static("\"0\""));
