@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-SG_UPDATE_HEADER=1 cargo test -q -p sourcegate-ffi --test header
+SG_UPDATE_HEADER=1 cargo test -q --workspace --test header
 if ! git diff --exit-code -- ffi/include/sourcegate.h; then
   echo "ffi/include/sourcegate.h is stale: commit the regenerated header above" >&2
   exit 1

@@ -8,8 +8,22 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-echo "== build the C library (the C tests link the cdylib that cargo test alone does not emit)"
-cargo build --locked -p sourcegate-ffi
+# Debian packages the tests need: HAProxy (the replica test puts two control planes behind it).
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+  echo "== installing haproxy (Debian)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy
+fi
+
+# Build once: every crate, binary, cdylib and test target of the workspace with one feature
+# resolution; everything below reuses these artefacts (a `-p` build would re-resolve features
+# and recompile part of the dependency tree).
+echo "== cargo build --workspace --all-targets"
+cargo build --workspace --all-targets --locked
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+export SOURCEGATE_FFI_LIB="$target/debug/libsourcegate_ffi.so"
+export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
 
 echo "== cargo test --workspace"
 cargo test --workspace --locked

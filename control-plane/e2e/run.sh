@@ -24,9 +24,12 @@ command -v node >/dev/null || { echo "node (>= 18) is required" >&2; exit 1; }
 cd "$here"
 npm ci --no-audit --no-fund
 
-(cd "$repo" && cargo build -p sourcegate-control-plane)
-target="${CARGO_TARGET_DIR:-$repo/target}"
-case "$target" in /*) ;; *) target="$repo/$target" ;; esac
-export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
+if [ -z "${SOURCEGATE_CP_BIN:-}" ]; then
+  # Same feature resolution as scripts/test.sh, so nothing is rebuilt when it ran first.
+  (cd "$repo" && cargo build --workspace)
+  target="${CARGO_TARGET_DIR:-$repo/target}"
+  case "$target" in /*) ;; *) target="$repo/$target" ;; esac
+  export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
+fi
 
 node --test --test-concurrency=1 diff.test.mjs admin.test.mjs

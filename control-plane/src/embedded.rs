@@ -12,9 +12,12 @@
 //! `postgres`, else `nobody`; the root directory is handed to that user, and ancestors that user
 //! cannot search get `o+x` when they belong to us (e.g. a `0700` temporary directory).
 //!
-//! The server is a child of a small `sh` watchdog reading our stdin pipe: when this value is
-//! dropped, or when the process dies without dropping it (a `static` in a test binary), the pipe
-//! closes and the watchdog stops PostgreSQL with a fast shutdown (`SIGINT`).
+//! The server is a child of a small `sh` supervisor reading our stdin pipe: it restarts a
+//! postmaster that died (crash, `kill -9`) with backoff, PostgreSQL's crash recovery replaying
+//! the WAL; when this value is dropped, or when the process dies without dropping it (a `static`
+//! in a test binary), the pipe closes and the supervisor stops PostgreSQL with a fast shutdown
+//! (`SIGINT`). A start that finds a previous postmaster alive on the data directory waits for
+//! it ([`PREVIOUS_POSTMASTER_WAIT`]) and then fails naming its PID.
 
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -64,6 +67,19 @@ pub enum EmbeddedError {
         program: String,
         /// Its exit status and stderr (or the server log's tail).
         output: String,
+    },
+    /// Another postmaster still runs on the data directory.
+    #[error(
+        "data directory {path} is in use by postgres process {pid} (still running after {secs} s; \
+         stop it, or wait for it to finish, then start again)"
+    )]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+        /// The PID of the postmaster holding it (from `postmaster.pid`).
+        pid: u32,
+        /// Seconds waited.
+        secs: u64,
     },
     /// The server did not accept connections in time.
     #[error("PostgreSQL did not become ready within {secs} s; log tail:\n{log}")]
@@ -259,14 +275,46 @@ fn log_tail(root: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// The supervisor shell: runs `postgres`, restarts it when it dies (a crash, `kill -9`) with
+/// exponential backoff (0.25, 0.5, 1 … 8 s; back to 0.25 s after a minute up: a restart right
+/// after a kill often fails while the old backends still hold the shared memory), PostgreSQL's own crash
+/// recovery bringing the data back; stops it with a fast shutdown (`SIGINT`) when our stdin
+/// closes (this value dropped, or our process gone).
 const WATCHDOG: &str = r#"
-"$0" "$@" >>"$SG_PG_LOG" 2>&1 &
-pid=$!
-trap 'kill -INT $pid 2>/dev/null; wait $pid; exit 0' TERM INT
+supervise() {
+  delay=1
+  trap 'kill -INT $pid 2>/dev/null; wait $pid; exit 0' TERM INT
+  while :; do
+    started=$(date +%s)
+    "$0" "$@" >>"$SG_PG_LOG" 2>&1 &
+    pid=$!
+    wait $pid
+    code=$?
+    [ $(( $(date +%s) - started )) -ge 60 ] && delay=1
+    echo "sourcegate supervisor: postgres exited ($code); restarting in $(( delay * 250 )) ms" >>"$SG_PG_LOG"
+    sleep "$(( delay / 4 )).$(( delay % 4 * 25 ))" &
+    wait $!
+    delay=$(( delay * 2 )); [ $delay -gt 32 ] && delay=32
+  done
+}
+supervise "$@" &
+sup=$!
 read _ignored
-kill -INT $pid 2>/dev/null
-wait $pid
+kill -TERM $sup 2>/dev/null
+wait $sup
 "#;
+
+/// How long [`EmbeddedPostgres::start`] waits for a previous postmaster still running on the
+/// data directory (e.g. finishing a checkpoint after its owner was killed) before failing.
+pub const PREVIOUS_POSTMASTER_WAIT: Duration = Duration::from_secs(10);
+
+/// The PID in `data/postmaster.pid` when that process is alive and is a `postgres`.
+fn live_postmaster(data: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "postgres").then_some(pid)
+}
 
 impl EmbeddedPostgres {
     /// Initializes (first time only) and starts the cluster, then makes sure the
@@ -321,6 +369,20 @@ impl EmbeddedPostgres {
                     output: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
                 });
             }
+        }
+        // A postmaster left by a previous owner (killed without stopping it) still holds the
+        // data directory: wait for it to finish, or say which process holds it.
+        let waited = Instant::now();
+        while let Some(pid) = live_postmaster(&data) {
+            if waited.elapsed() >= PREVIOUS_POSTMASTER_WAIT {
+                return Err(EmbeddedError::InUse {
+                    path: data.clone(),
+                    pid,
+                    secs: PREVIOUS_POSTMASTER_WAIT.as_secs(),
+                });
+            }
+            tracing::info!(pid, "waiting for the previous postmaster to exit");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let port = free_port()?;
         let mut cmd = command(PathBuf::from("/bin/sh"), run_as);
@@ -487,6 +549,11 @@ impl EmbeddedPostgres {
     /// Never in practice (the URL is built here).
     pub fn authenticator_options(&self, database: &str) -> Result<PgConnectOptions, sqlx::Error> {
         PgConnectOptions::from_str(&self.authenticator_url(database))
+    }
+
+    /// The PID of the running postmaster (from `postmaster.pid`), if it is alive.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        live_postmaster(&self.root.join("data"))
     }
 
     /// The TCP port on 127.0.0.1.

@@ -114,6 +114,12 @@ impl AppError {
                     };
                 }
                 "PT409" => return AppError::VersionConflict,
+                // Connection exceptions and "terminating connection" (admin shutdown, crash,
+                // cannot connect now): the database went away, not a bug of ours.
+                c if c.starts_with("08") || c.starts_with("57P") => {
+                    tracing::warn!(code = c, "database connection lost");
+                    return AppError::Unavailable;
+                }
                 "PT422" => {
                     let field = db
                         .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
@@ -128,7 +134,10 @@ impl AppError {
             }
         }
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => {
                 tracing::warn!(error = %err, "database unavailable");
                 AppError::Unavailable
             }

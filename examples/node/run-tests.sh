@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 if [ -z "${SOURCEGATE_FFI_LIB:-}" ]; then
-  (cd "$root" && cargo build -q -p sourcegate-ffi)
+  (cd "$root" && cargo build -q --workspace)
   target="${CARGO_TARGET_DIR:-$root/target}"
   case "$target" in /*) ;; *) target="$root/$target" ;; esac
   export SOURCEGATE_FFI_LIB="$target/debug/libsourcegate_ffi.so"

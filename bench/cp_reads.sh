@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Config reads of the control plane against a same-run baseline, on a 2-core machine:
+# the server pinned to core 0 (`taskset -c 0`), wrk on core 1, three alternating rounds of
+#   - the control plane (`GET /v1/configs/marketplace_source`, embedded PostgreSQL, probes off),
+#   - `cp_reference`, a minimal axum server answering the same bytes and ETag from memory,
+#   - Unleash Edge in offline mode, when `unleash-edge` is on PATH (`cargo install unleash-edge
+#     --locked`, a long build; skipped otherwise),
+# each for 200 (full body) and 304 (`If-None-Match` hit). Prints req/s and p99 per round, the
+# median ratios, and the load average. Needs wrk and taskset (Debian: wrk, util-linux); installs
+# wrk when missing and running as root.
+#
+#   bash bench/cp_reads.sh [SECONDS_PER_RUN] [CONNECTIONS]     # defaults: 8 s, 32
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+secs="${1:-8}"
+conns="${2:-32}"
+cd "$root"
+if ! command -v wrk >/dev/null; then
+  [ "$(id -u)" -eq 0 ] || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+cargo build -q --release -p sourcegate-control-plane --bins
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="$target/release"
+tmp="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
+
+cp_port=$(free_port)
+SOURCEGATE_DATA_DIR="$tmp/cp" RUST_LOG=warn taskset -c 0 "$bin/sourcegate-control-plane" \
+  --listen "127.0.0.1:$cp_port" --origin-probes false --rate-limit-per-sec 0 \
+  --embedded-unsafe-fast >"$tmp/cp.log" 2>&1 &
+pids+=($!)
+cp_url="http://127.0.0.1:$cp_port/v1/configs/marketplace_source"
+wait_http "http://127.0.0.1:$cp_port/ready"
+curl -fsS -D "$tmp/headers" -o "$tmp/body.json" "$cp_url"
+etag=$(grep -i '^etag:' "$tmp/headers" | cut -d' ' -f2 | tr -d '\r')
+
+ref_port=$(free_port)
+taskset -c 0 "$bin/cp_reference" "127.0.0.1:$ref_port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
+pids+=($!)
+ref_url="http://127.0.0.1:$ref_port/v1/configs/marketplace_source"
+wait_http "$ref_url"
+
+edge_url=""
+if command -v unleash-edge >/dev/null; then
+  edge_port=$(free_port)
+  echo '{"version":1,"features":[{"name":"marketplace","enabled":true,"strategies":[]}]}' >"$tmp/features.json"
+  taskset -c 0 unleash-edge offline --bootstrap-file "$tmp/features.json" --tokens '*:development.bench' \
+    --port "$edge_port" >"$tmp/edge.log" 2>&1 &
+  pids+=($!)
+  edge_url="http://127.0.0.1:$edge_port/api/client/features"
+  sleep 2
+fi
+
+# wrk prints "Requests/sec: N" and, with --latency, "99% X(us|ms|s)".
+run_wrk() { # url extra-header
+  local out
+  if [ -n "$2" ]; then
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency -H "$2" "$1")
+  else
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "$1")
+  fi
+  local rps p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+  echo "$rps $p99"
+}
+
+declare -A rps
+printf '%-6s %-10s %-5s %12s %10s\n' round server kind 'req/s' 'p99 ms'
+for round in 1 2 3; do
+  for server in cp ref edge; do
+    case $server in
+      cp) url=$cp_url; inm="If-None-Match: $etag" ;;
+      ref) url=$ref_url; inm="If-None-Match: $etag" ;;
+      edge) [ -n "$edge_url" ] || continue; url=$edge_url; inm="" ;;
+    esac
+    for kind in 200 304; do
+      if [ "$kind" = 304 ]; then
+        [ -n "$inm" ] || continue
+        read -r r p < <(run_wrk "$url" "$inm")
+      else
+        auth=""; [ "$server" = edge ] && auth="Authorization: *:development.bench"
+        read -r r p < <(run_wrk "$url" "$auth")
+      fi
+      rps["$server.$kind.$round"]=$r
+      printf '%-6s %-10s %-5s %12s %10s\n' "$round" "$server" "$kind" "$r" "$p"
+    done
+  done
+done
+
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+for kind in 200 304; do
+  cp_m=$(median3 "${rps[cp.$kind.1]}" "${rps[cp.$kind.2]}" "${rps[cp.$kind.3]}")
+  ref_m=$(median3 "${rps[ref.$kind.1]}" "${rps[ref.$kind.2]}" "${rps[ref.$kind.3]}")
+  echo "median $kind: control plane $cp_m req/s, reference $ref_m req/s, ratio $(ratio "$cp_m" "$ref_m")"
+  if [ -n "$edge_url" ] && [ "$kind" = 200 ]; then
+    edge_m=$(median3 "${rps[edge.200.1]}" "${rps[edge.200.2]}" "${rps[edge.200.3]}")
+    echo "median 200: Unleash Edge $edge_m req/s, control plane / Edge $(ratio "$cp_m" "$edge_m")"
+  fi
+done
+cp200=$(median3 "${rps[cp.200.1]}" "${rps[cp.200.2]}" "${rps[cp.200.3]}")
+cp304=$(median3 "${rps[cp.304.1]}" "${rps[cp.304.2]}" "${rps[cp.304.3]}")
+echo "control plane 304/200: $(ratio "$cp304" "$cp200")"
+[ -n "$edge_url" ] || echo "Unleash Edge: not installed (cargo install unleash-edge --locked), skipped"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
