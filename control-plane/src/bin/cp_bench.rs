@@ -8,7 +8,14 @@
 //! 3. flip-to-client propagation with N SSE clients: for each flip, the time from sending the
 //!    admin `PUT` to each client receiving the new version (p50/p99/max over all clients and flips).
 //!
-//! Run: `cargo run --release -p sourcegate-control-plane --bin cp_bench -- --help`.
+//! With `--sse-procs P` the SSE clients run in `P` child processes (a process may hold at most
+//! 20,000 file descriptors here, and the server's side of 10,000 streams needs 10,000): each
+//! child prints `<version> <unix µs>` per event received, the parent times each flip against
+//! the wall clock, and reports the control plane's RSS (this process: the clients are
+//! elsewhere) with the streams open.
+//!
+//! Run: `cargo run --release -p sourcegate-control-plane --bin cp_bench -- --help`
+//! (`bash bench/cp_fanout.sh` runs the 10,000-stream figure).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +43,68 @@ struct Args {
     /// Flips measured.
     #[arg(long, default_value_t = 20)]
     flips: u64,
+    /// Run the SSE clients in this many child processes (0: in this process).
+    #[arg(long, default_value_t = 0)]
+    sse_procs: usize,
+    /// Skip the read benchmarks (propagation only).
+    #[arg(long)]
+    no_reads: bool,
+    /// Internal: run as an SSE client process against this events URL.
+    #[arg(long, hide = true)]
+    sse_child: Option<String>,
+}
+
+fn unix_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Child mode: `n` SSE streams; prints `<version> <unix µs>` per event until stdin closes.
+async fn sse_child(url: String, n: usize) -> Result<(), BoxError> {
+    use tokio::io::AsyncWriteExt as _;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(i64, Instant)>();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    for i in 0..n {
+        tokio::spawn(sse_client(url.clone(), http.clone(), tx.clone()));
+        if i % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(tx);
+    let origin = (Instant::now(), unix_micros());
+    let mut out = tokio::io::stdout();
+    let mut stdin_closed = Box::pin(async {
+        let mut buf = [0u8; 1];
+        let _ = tokio::io::AsyncReadExt::read(&mut tokio::io::stdin(), &mut buf).await;
+    });
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some((id, at)) => {
+                    let micros = origin.1 + at.duration_since(origin.0).as_micros() as i64;
+                    out.write_all(format!("{id} {micros}\n").as_bytes()).await?;
+                }
+                None => break,
+            },
+            _ = &mut stdin_closed => break,
+        }
+    }
+    out.flush().await?;
+    Ok(())
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -146,12 +215,17 @@ fn pct(h: &Histogram<u64>, q: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
+    if let Some(url) = args.sse_child.clone() {
+        return sse_child(url, args.sse_clients).await;
+    }
     let dir = std::env::temp_dir().join(format!("sourcegate-bench-{}", std::process::id()));
     let settings = Settings {
         data_dir: dir.clone(),
         rate_limit_per_sec: 0,
         db_pool_size: 16,
         embedded_unsafe_fast: true,
+        // The seeded document names the public Git host: never probe it from a benchmark.
+        origin_probes: false,
         jwt_secret: Some("bench-secret-bench-secret-bench-secret!!".into()),
         ..Settings::default()
     };
@@ -166,62 +240,113 @@ async fn main() -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
-    // Warm-up.
-    read_bench(&base, 500, 8, None).await?;
-    let (rps, errors, h) = read_bench(&base, args.requests, args.concurrency, None).await?;
-    println!(
-        "reads 200 (full body):  {rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}  ({} requests, {} clients)",
-        pct(&h, 0.5),
-        pct(&h, 0.99),
-        args.requests,
-        args.concurrency
-    );
-    let etag = reqwest::get(format!("{base}/v1/configs/marketplace_source"))
-        .await?
-        .headers()
-        .get("etag")
-        .and_then(|e| e.to_str().ok())
-        .map(str::to_owned);
-    let (rps, errors, h) = read_bench(&base, args.requests, args.concurrency, etag).await?;
-    println!(
-        "reads 304 (ETag hit):   {rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}",
-        pct(&h, 0.5),
-        pct(&h, 0.99)
-    );
+    if !args.no_reads {
+        // Warm-up.
+        read_bench(&base, 500, 8, None).await?;
+        let (rps, errors, h) = read_bench(&base, args.requests, args.concurrency, None).await?;
+        println!(
+            "reads 200 (full body):  {rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}  ({} requests, {} clients)",
+            pct(&h, 0.5),
+            pct(&h, 0.99),
+            args.requests,
+            args.concurrency
+        );
+        let etag = reqwest::get(format!("{base}/v1/configs/marketplace_source"))
+            .await?
+            .headers()
+            .get("etag")
+            .and_then(|e| e.to_str().ok())
+            .map(str::to_owned);
+        let (rps, errors, h) = read_bench(&base, args.requests, args.concurrency, etag).await?;
+        println!(
+            "reads 304 (ETag hit):   {rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}",
+            pct(&h, 0.5),
+            pct(&h, 0.99)
+        );
 
-    let (rps, errors, h) = read_bench_url(
-        &format!("{base}/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value"),
-        args.requests,
-        args.concurrency,
-        None,
-        true,
-    )
-    .await?;
-    println!(
-        "reads /rest/v1 (single):{rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}  (BEGIN/set_config/SELECT/COMMIT path)",
-        pct(&h, 0.5),
-        pct(&h, 0.99)
-    );
+        let (rps, errors, h) = read_bench_url(
+            &format!(
+                "{base}/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value"
+            ),
+            args.requests,
+            args.concurrency,
+            None,
+            true,
+        )
+        .await?;
+        println!(
+            "reads /rest/v1 (single):{rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {errors}  (BEGIN/set_config/SELECT/COMMIT path)",
+            pct(&h, 0.5),
+            pct(&h, 0.99)
+        );
+    }
 
-    // Propagation with N SSE clients.
-    let (tx, mut rx) = mpsc::unbounded_channel::<(i64, Instant)>();
-    let sse_http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()?;
+    let rss_idle = rss_mib();
+    // Propagation with N SSE clients: events arrive as (version, unix µs).
+    let (tx, mut rx) = mpsc::unbounded_channel::<(i64, i64)>();
     let url = format!("{base}/v1/configs/marketplace_source/events");
-    for _ in 0..args.sse_clients {
-        tokio::spawn(sse_client(url.clone(), sse_http.clone(), tx.clone()));
+    let mut children = Vec::new();
+    if args.sse_procs == 0 {
+        let (itx, mut irx) = mpsc::unbounded_channel::<(i64, Instant)>();
+        let sse_http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()?;
+        for _ in 0..args.sse_clients {
+            tokio::spawn(sse_client(url.clone(), sse_http.clone(), itx.clone()));
+        }
+        drop(itx);
+        let origin = (Instant::now(), unix_micros());
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some((id, at)) = irx.recv().await {
+                let micros = origin.1 + at.duration_since(origin.0).as_micros() as i64;
+                let _ = tx.send((id, micros));
+            }
+        });
+    } else {
+        use tokio::io::AsyncBufReadExt as _;
+        let exe = std::env::current_exe()?;
+        let per = args.sse_clients.div_ceil(args.sse_procs);
+        for p in 0..args.sse_procs {
+            let n = per.min(args.sse_clients - (p * per).min(args.sse_clients));
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["--sse-child", &url, "--sse-clients", &n.to_string()])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let stdout = child.stdout.take().ok_or("child stdout")?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut it = line.split(' ');
+                    if let (Some(Ok(id)), Some(Ok(at))) = (
+                        it.next().map(str::parse::<i64>),
+                        it.next().map(str::parse::<i64>),
+                    ) {
+                        let _ = tx.send((id, at));
+                    }
+                }
+            });
+            children.push(child);
+        }
     }
     drop(tx);
     // Each client first receives the current version.
     let mut connected = 0;
     while connected < args.sse_clients {
-        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
             Ok(Some(_)) => connected += 1,
             _ => break,
         }
     }
-    println!("sse: {connected}/{} clients connected", args.sse_clients);
+    println!(
+        "sse: {connected}/{} clients connected ({} client processes); control plane RSS {:.1} MiB",
+        args.sse_clients,
+        args.sse_procs,
+        rss_mib()
+    );
     let http = reqwest::Client::new();
     let mut hist = Histogram::<u64>::new(3)?;
     let mut missed = 0usize;
@@ -231,7 +356,7 @@ async fn main() -> Result<(), BoxError> {
         } else {
             serde_json::json!({"type":"git","gitUrl":"https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/"})
         };
-        let t0 = Instant::now();
+        let t0 = unix_micros();
         let resp = http
             .put(format!("{base}/v1/configs/marketplace_source"))
             .bearer_auth(&admin)
@@ -245,15 +370,16 @@ async fn main() -> Result<(), BoxError> {
             match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
                 Ok(Some((id, at))) if id == version => {
                     got += 1;
-                    hist.record(at.duration_since(t0).as_micros() as u64)?;
+                    hist.record((at - t0).max(0) as u64)?;
                 }
                 Ok(Some(_)) => {}
                 _ => break,
             }
         }
         missed += connected - got;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let rss_after = rss_mib();
     println!(
         "flip→client ({connected} SSE clients, {} flips): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms  missed {missed}",
         args.flips,
@@ -261,6 +387,17 @@ async fn main() -> Result<(), BoxError> {
         pct(&hist, 0.99),
         hist.max() as f64 / 1000.0
     );
+    println!(
+        "control plane RSS: idle {rss_idle:.1} MiB, with the streams after the flips {rss_after:.1} MiB \
+         ({:.1} KiB per stream; the embedded PostgreSQL is a separate process){}",
+        (rss_after - rss_idle) * 1024.0 / connected.max(1) as f64,
+        if args.sse_procs == 0 {
+            " — clients in this process too"
+        } else {
+            ""
+        }
+    );
+    drop(children);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
