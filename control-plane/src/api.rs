@@ -31,8 +31,11 @@ use crate::db::{self, ConfigView, HistoryItem};
 use crate::error::AppError;
 use crate::origins::{self, OriginTestRequest, OriginTestResult};
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
-    auth::from_headers(&state.jwt_secret, headers)
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
+    state
+        .verifier
+        .from_headers(headers)
+        .await
         .map_err(|e| AppError::Unauthorized(e.to_string()))
 }
 
@@ -72,7 +75,7 @@ pub(crate) async fn get_config(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let ctx = authenticate(&state, &headers)?;
+    let ctx = authenticate(&state, &headers).await?;
     if key.contains('\0') {
         return Err(AppError::NotFound("no such configuration".into()));
     }
@@ -129,7 +132,7 @@ pub(crate) async fn admin_tx(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(AuthContext, sqlx::Transaction<'static, sqlx::Postgres>), AppError> {
-    let ctx = authenticate(state, headers)?;
+    let ctx = authenticate(state, headers).await?;
     require_token(&ctx)?;
     let mut tx = db::begin_as(&state.pool, &ctx)
         .await
@@ -275,7 +278,7 @@ pub(crate) async fn events(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let ctx = authenticate(&state, &headers)?;
+    let ctx = authenticate(&state, &headers).await?;
     // Subscribe before reading, so a change committed in between is not missed.
     let rx = state.hub.subscribe();
     let mut tx = db::begin_as(&state.pool, &ctx)

@@ -66,6 +66,25 @@ pub struct Settings {
     /// Run the embedded cluster without fsync (tests and benches only).
     #[arg(long, env = "SOURCEGATE_EMBEDDED_UNSAFE_FAST", hide = true)]
     pub embedded_unsafe_fast: bool,
+
+    /// JSON Web Key Set of the token issuer, for ES256/RS256 tokens (Supabase's asymmetric
+    /// signing keys: `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`). Works
+    /// alongside the HS256 secret. Unset: asymmetric tokens are refused.
+    #[arg(long, env = "SOURCEGATE_JWKS_URL")]
+    pub jwks_url: Option<url::Url>,
+
+    /// Tolerated clock skew on the `exp`, `nbf` and `iat` claims, seconds.
+    #[arg(long, env = "SOURCEGATE_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+
+    /// Maximum lifetime (`exp - iat`) of an `authenticated` token, seconds (`anon` and
+    /// `service_role` keys are exempt); 0: no maximum.
+    #[arg(
+        long,
+        env = "SOURCEGATE_JWT_MAX_LIFETIME_SECS",
+        default_value_t = 86400
+    )]
+    pub jwt_max_lifetime_secs: u64,
 }
 
 impl Default for Settings {
@@ -86,6 +105,9 @@ impl Default for Settings {
             db_pool_size: 16,
             sse_heartbeat_secs: 15,
             embedded_unsafe_fast: false,
+            jwks_url: None,
+            jwt_leeway_secs: crate::auth::DEFAULT_LEEWAY_SECS,
+            jwt_max_lifetime_secs: crate::auth::DEFAULT_MAX_LIFETIME_SECS,
         }
     }
 }
@@ -109,6 +131,9 @@ impl std::fmt::Debug for Settings {
             .field("db_pool_size", &self.db_pool_size)
             .field("sse_heartbeat_secs", &self.sse_heartbeat_secs)
             .field("embedded_unsafe_fast", &self.embedded_unsafe_fast)
+            .field("jwks_url", &self.jwks_url.as_ref().map(url::Url::as_str))
+            .field("jwt_leeway_secs", &self.jwt_leeway_secs)
+            .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
             .finish()
     }
 }
