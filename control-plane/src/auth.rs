@@ -822,12 +822,23 @@ mod tests {
         ] {
             assert_eq!(v.verify(bad).await, Err(AuthError::Malformed), "{bad}");
         }
-        // A valid header over a payload that is not JSON.
-        let t = format!(
-            "{}.bm90LWpzb24.c2ln",
-            b64(&serde_json::json!({"alg":"HS256"}))
+        // A correctly signed payload that is not JSON; unsigned, the signature fails first
+        // (the payload of an unverified token is never parsed).
+        let signed = format!("{}.bm90LWpzb24", b64(&serde_json::json!({"alg":"HS256"})));
+        let sig = jsonwebtoken::crypto::sign(
+            signed.as_bytes(),
+            &EncodingKey::from_secret(S),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(&format!("{signed}.{sig}")).await,
+            Err(AuthError::Malformed)
         );
-        assert_eq!(v.verify(&t).await, Err(AuthError::Malformed));
+        assert_eq!(
+            v.verify(&format!("{signed}.c2ln")).await,
+            Err(AuthError::WrongKey)
+        );
     }
 
     #[tokio::test]
