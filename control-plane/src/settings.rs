@@ -20,8 +20,9 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_AUTHENTICATOR_URL", hide_env_values = true)]
     pub authenticator_url: Option<String>,
 
-    /// HS256 secret of the JWTs (Supabase's JWT secret). Unset: generated once and stored in
-    /// `<data-dir>/jwt-secret`.
+    /// HS256 secret of the JWTs (Supabase's JWT secret). Unset: with `DATABASE_URL`, HS256 is
+    /// off and `jwks_url` is required (replicas must share the verifier); embedded, generated
+    /// once and stored in `<data-dir>/jwt-secret`.
     #[arg(long, env = "SOURCEGATE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
