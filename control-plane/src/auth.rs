@@ -263,6 +263,20 @@ impl AuthContext {
 ///
 /// Built by [`Verifier::new`] and the `with_*` methods, or [`Verifier::from_settings`]; held by
 /// [`crate::AppState`]. Cheap to share behind an `Arc`; the key-set cache is internal.
+///
+/// # Examples
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use sourcegate_control_plane::auth::{mint_token, Claims, Role, Verifier};
+/// let secret = b"secret-at-least-32-bytes-long!!!";
+/// let verifier = Verifier::new(Some(secret)).with_max_lifetime_secs(3600);
+/// let day = mint_token(secret, &Claims::new(Role::Authenticated, None, false, 86400)).unwrap();
+/// let err = verifier.verify(&day).await.unwrap_err();
+/// assert_eq!(err.to_string(), "token lifetime exceeds the maximum");
+/// assert_eq!(err.pgrst_code(), "PGRST303");
+/// # }
+/// ```
 pub struct Verifier {
     /// HS256 key; `None` (no or empty secret) refuses HS256 tokens. An empty HMAC secret would
     /// let anyone sign, so it counts as no secret.
