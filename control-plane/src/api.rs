@@ -31,8 +31,11 @@ use crate::error::AppError;
 use crate::origins::{self, OriginTestRequest, OriginTestResult};
 use crate::snapshot::{Snapshot, sse_frame};
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
-    auth::from_headers(&state.jwt_secret, headers)
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
+    state
+        .verifier
+        .from_headers(headers)
+        .await
         .map_err(|e| AppError::Unauthorized(e.to_string()))
 }
 
@@ -144,7 +147,7 @@ pub(crate) async fn get_config(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let ctx = authenticate(&state, &headers)?;
+    let ctx = authenticate(&state, &headers).await?;
     if key.contains('\0') {
         return Err(AppError::NotFound("no such configuration".into()));
     }
@@ -196,7 +199,7 @@ pub(crate) async fn admin_tx(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(AuthContext, sqlx::Transaction<'static, sqlx::Postgres>), AppError> {
-    let ctx = authenticate(state, headers)?;
+    let ctx = authenticate(state, headers).await?;
     require_token(&ctx)?;
     let mut tx = db::begin_as(&state.pool, &ctx)
         .await
@@ -356,7 +359,7 @@ pub(crate) async fn events(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let ctx = authenticate(&state, &headers)?;
+    let ctx = authenticate(&state, &headers).await?;
     if key.contains('\0') {
         return Err(AppError::NotFound("no such configuration".into()));
     }

@@ -11,7 +11,8 @@
 //! - [`settings`]: flags and environment variables;
 //! - [`embedded`]: a private PostgreSQL cluster (default without `DATABASE_URL`; tests);
 //! - [`db`]: migrations, per-request role transactions, queries;
-//! - [`auth`]: HS256 JWT verification and minting ([`auth::mint_token`]);
+//! - [`auth`]: JWT verification ([`auth::Verifier`]: HS256 secret, JWKS for ES256/RS256) and
+//!   minting ([`auth::mint_token`]);
 //! - [`api`]: the native `/v1` API (ETag, SSE, optimistic concurrency, history, rollback);
 //! - [`rest`]: the PostgREST-compatible subset under `/rest/v1`;
 //! - [`events`]: one `LISTEN` session keeping the snapshots current and fanning changes out;
@@ -104,8 +105,10 @@ pub(crate) fn keyed_limiter(per_sec: u32, burst: u32) -> Option<Arc<Limiter>> {
 pub struct AppState {
     /// The request pool (authenticator role).
     pub pool: PgPool,
-    /// HS256 secret of the JWTs.
+    /// HS256 secret of the JWTs (empty: HS256 tokens refused, JWKS only).
     pub jwt_secret: Arc<Vec<u8>>,
+    /// Verifies tokens: the secret above, the JWKS of `settings.jwks_url`, the time rules.
+    pub verifier: Arc<auth::Verifier>,
     /// Change fan-out.
     pub hub: EventHub,
     /// Settings the handlers read (origin-probe policy, heartbeat).
@@ -125,12 +128,16 @@ impl AppState {
     /// The rate limiter follows `settings`. No `LISTEN` task is started: run
     /// `state.hub.clone().run_listener(pool)` in a task for SSE to receive changes. Must be
     /// called inside a tokio runtime when rate limiting is on (a cleanup task is spawned).
+    /// Tokens are verified by [`auth::Verifier::from_settings`] over `jwt_secret` (empty: no
+    /// HS256); a key set is fetched when a token first needs it.
     pub fn new(pool: PgPool, jwt_secret: Vec<u8>, settings: Settings) -> AppState {
+        let verifier = auth::Verifier::from_settings(Some(&jwt_secret), &settings);
         let limiter = keyed_limiter(settings.rate_limit_per_sec, settings.rate_limit_burst);
         let (tx, rx) = watch::channel(false);
         AppState {
             pool,
             jwt_secret: Arc::new(jwt_secret),
+            verifier: Arc::new(verifier),
             hub: EventHub::new(1024),
             fleet: Arc::new(fleet::Fleet::new(&settings)),
             settings: Arc::new(settings),
@@ -164,6 +171,14 @@ pub enum StartError {
     /// Migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A shared deployment (`DATABASE_URL` set) has no way to verify tokens that every replica
+    /// shares: neither `SOURCEGATE_JWT_SECRET` nor `SOURCEGATE_JWKS_URL` is set.
+    #[error(
+        "DATABASE_URL is set but neither SOURCEGATE_JWT_SECRET nor SOURCEGATE_JWKS_URL is: \
+         replicas must share how tokens are verified (set the Supabase JWT secret, the JWKS URL, \
+         or both); only the embedded development mode generates a secret"
+    )]
+    NoTokenVerifier,
     /// Filesystem error (JWT secret file, listen socket).
     #[error("{context}: {source}")]
     Io {
@@ -365,17 +380,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Reads the JWT secret from settings, else from `<data_dir>/jwt-secret`, else generates and
-/// stores one there (mode 0600). Returns the secret and whether it was just generated.
+/// Reads the JWT secret from settings; else, with `DATABASE_URL` (a shared deployment), none
+/// when `SOURCEGATE_JWKS_URL` is set (an empty secret: HS256 off); else, embedded only, from
+/// `<data_dir>/jwt-secret`, else generates and stores one there (mode 0600). Returns the secret
+/// and whether it was just generated.
+///
+/// A generated secret is per data directory, so with `DATABASE_URL` it would differ between
+/// replicas and a token would work on one only: that case is refused.
 ///
 /// # Errors
+/// [`StartError::NoTokenVerifier`] with `DATABASE_URL` but neither a secret nor a JWKS URL;
 /// [`StartError::Io`] when the file cannot be read or written.
 pub fn load_or_create_secret(settings: &Settings) -> Result<(Vec<u8>, bool), StartError> {
-    if let Some(s) = &settings.jwt_secret {
+    if let Some(s) = settings.jwt_secret.as_ref().filter(|s| !s.is_empty()) {
         if s.len() < 32 {
             tracing::warn!("SOURCEGATE_JWT_SECRET is shorter than 32 bytes");
         }
         return Ok((s.as_bytes().to_vec(), false));
+    }
+    if settings.database_url.is_some() {
+        return match settings.jwks_url {
+            Some(_) => Ok((Vec::new(), false)),
+            None => Err(StartError::NoTokenVerifier),
+        };
     }
     let path = settings.data_dir.join("jwt-secret");
     let io = |context: &str, source| StartError::Io {
@@ -446,7 +473,8 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// The HS256 secret in use (to mint test tokens with [`auth::mint_token`]).
+    /// The HS256 secret in use (to mint test tokens with [`auth::mint_token`]); empty when
+    /// only a JWKS verifies tokens.
     pub fn jwt_secret(&self) -> &[u8] {
         &self.jwt_secret
     }
@@ -519,12 +547,16 @@ impl Drop for Server {
 /// With `settings.listen = 127.0.0.1:0` a free port is picked; read it with [`Server::addr`].
 ///
 /// # Errors
-/// [`StartError`] when the database, the migrations, the secret file or the socket fail.
+/// [`StartError`] when the database, the migrations, the secret file or the socket fail, or
+/// [`StartError::NoTokenVerifier`] (with `DATABASE_URL`, neither a JWT secret nor a JWKS URL).
+/// An unreachable JWKS does not fail the start (it is fetched again when a token needs it).
 pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
     if settings.metrics_listen.is_some() {
         // Before anything records: series emitted without a recorder are lost.
         observability::recorder();
     }
+    // Before touching the database: a misconfigured replica fails fast.
+    let (secret, generated) = load_or_create_secret(&settings)?;
     let (embedded, request_url) = match &settings.database_url {
         Some(admin_url) => {
             let admin = PgPoolOptions::new()
@@ -562,7 +594,6 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         .acquire_timeout(Duration::from_secs(5))
         .connect(&request_url)
         .await?;
-    let (secret, generated) = load_or_create_secret(&settings)?;
     if generated {
         let path = settings.data_dir.join("jwt-secret");
         tracing::info!(path = %path.display(), "generated a development JWT secret");
@@ -574,6 +605,8 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         );
     }
     let state = AppState::new(pool.clone(), secret.clone(), settings.clone());
+    // Logged inside on failure; never fatal.
+    let _ = state.verifier.prefetch().await;
     let listener_task = tokio::spawn(state.hub.clone().run_listener(pool.clone()));
     // Serve once the snapshots are loaded (bounded: a slow database leaves the replica
     // not ready, which `/ready` reports, rather than failing the start).

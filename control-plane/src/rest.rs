@@ -175,7 +175,7 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// Applies the gateway's key check and PostgREST's JWT rules (see the module docs).
-fn rest_auth(
+async fn rest_auth(
     state: &AppState,
     headers: &HeaderMap,
     query: &[(String, String)],
@@ -193,10 +193,18 @@ fn rest_auth(
         .filter(|k| !k.trim().is_empty())
         .ok_or_else(RestError::no_api_key)?;
     if let Some(token) = auth::bearer(headers) {
-        return auth::verify_token(&state.jwt_secret, token).map_err(RestError::from_auth);
+        return state
+            .verifier
+            .verify(token)
+            .await
+            .map_err(RestError::from_auth);
     }
     if apikey.split('.').count() == 3 {
-        return auth::verify_token(&state.jwt_secret, apikey.trim()).map_err(RestError::from_auth);
+        return state
+            .verifier
+            .verify(apikey.trim())
+            .await
+            .map_err(RestError::from_auth);
     }
     Ok(AuthContext::anon())
 }
@@ -405,7 +413,7 @@ pub(crate) async fn read_table(
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
     let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q)?;
+    let ctx = rest_auth(&state, &headers, &q).await?;
     check_profile(&headers, "accept-profile")?;
     let t = TABLES.iter().find(|t| t.name == table).ok_or_else(|| {
         RestError::new(
@@ -486,7 +494,7 @@ pub(crate) async fn call_rpc(
     body: Bytes,
 ) -> Result<Response, RestError> {
     let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q)?;
+    let ctx = rest_auth(&state, &headers, &q).await?;
     check_profile(
         &headers,
         if method == Method::GET {

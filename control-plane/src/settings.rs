@@ -20,8 +20,9 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_AUTHENTICATOR_URL", hide_env_values = true)]
     pub authenticator_url: Option<String>,
 
-    /// HS256 secret of the JWTs (Supabase's JWT secret). Unset: generated once and stored in
-    /// `<data-dir>/jwt-secret`.
+    /// HS256 secret of the JWTs (Supabase's JWT secret). Unset: with `DATABASE_URL`, HS256 is
+    /// off and `jwks_url` is required (replicas must share the verifier); embedded, generated
+    /// once and stored in `<data-dir>/jwt-secret`.
     #[arg(long, env = "SOURCEGATE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
@@ -82,6 +83,25 @@ pub struct Settings {
     /// Run the embedded cluster without fsync (tests and benches only).
     #[arg(long, env = "SOURCEGATE_EMBEDDED_UNSAFE_FAST", hide = true)]
     pub embedded_unsafe_fast: bool,
+
+    /// JSON Web Key Set of the token issuer, for ES256/RS256 tokens (Supabase's asymmetric
+    /// signing keys: `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`). Works
+    /// alongside the HS256 secret. Unset: asymmetric tokens are refused.
+    #[arg(long, env = "SOURCEGATE_JWKS_URL")]
+    pub jwks_url: Option<url::Url>,
+
+    /// Tolerated clock skew on the `exp`, `nbf` and `iat` claims, seconds.
+    #[arg(long, env = "SOURCEGATE_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+
+    /// Maximum lifetime (`exp - iat`) of an `authenticated` token, seconds (`anon` and
+    /// `service_role` keys are exempt); 0: no maximum.
+    #[arg(
+        long,
+        env = "SOURCEGATE_JWT_MAX_LIFETIME_SECS",
+        default_value_t = 86400
+    )]
+    pub jwt_max_lifetime_secs: u64,
 }
 
 impl Default for Settings {
@@ -105,6 +125,9 @@ impl Default for Settings {
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             embedded_unsafe_fast: false,
+            jwks_url: None,
+            jwt_leeway_secs: crate::auth::DEFAULT_LEEWAY_SECS,
+            jwt_max_lifetime_secs: crate::auth::DEFAULT_MAX_LIFETIME_SECS,
         }
     }
 }
@@ -131,6 +154,9 @@ impl std::fmt::Debug for Settings {
             .field("metrics_listen", &self.metrics_listen)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("embedded_unsafe_fast", &self.embedded_unsafe_fast)
+            .field("jwks_url", &self.jwks_url.as_ref().map(url::Url::as_str))
+            .field("jwt_leeway_secs", &self.jwt_leeway_secs)
+            .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
             .finish()
     }
 }
