@@ -15,7 +15,9 @@
 //! - [`api`]: the native `/v1` API (ETag, SSE, optimistic concurrency, history, rollback);
 //! - [`rest`]: the PostgREST-compatible subset under `/rest/v1`;
 //! - [`events`]: one `LISTEN` session fanned out through a broadcast channel;
-//! - [`origins`]: `POST /v1/origins/test` with its SSRF guard;
+//! - [`guard`]: the outbound guard (globally routable destinations only, no redirects, no
+//!   proxies) of every request made on an admin's or a document's behalf;
+//! - [`origins`]: `POST /v1/origins/test`, through the guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
 //! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
 //! - [`error`]: [`error::AppError`], the stable error codes.
@@ -38,6 +40,7 @@ pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod guard;
 pub mod origins;
 pub mod rest;
 pub mod settings;
@@ -108,6 +111,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Origin health probes and telemetry aggregation ([`fleet`]).
     pub fleet: Arc<fleet::Fleet>,
+    /// The outbound guard of `/v1/origins/test` and the health probes ([`guard`]).
+    pub guard: Arc<guard::OutboundGuard>,
     limiter: Option<Arc<Limiter>>,
     /// Flips to `true` on shutdown, ending SSE streams so graceful shutdown can finish.
     shutdown: watch::Receiver<bool>,
@@ -129,6 +134,7 @@ impl AppState {
             jwt_secret: Arc::new(jwt_secret),
             hub: EventHub::new(1024),
             fleet: Arc::new(fleet::Fleet::new(&settings)),
+            guard: Arc::new(guard::OutboundGuard::new(settings.allow_private_origins)),
             settings: Arc::new(settings),
             limiter,
             shutdown: rx,
