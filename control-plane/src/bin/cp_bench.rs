@@ -153,6 +153,8 @@ async fn main() -> Result<(), BoxError> {
         db_pool_size: 16,
         embedded_unsafe_fast: true,
         jwt_secret: Some("bench-secret-bench-secret-bench-secret!!".into()),
+        // The seeded document names the public Git host: the bench does not probe it.
+        origin_probes: false,
         ..Settings::default()
     };
     let server = sourcegate_control_plane::spawn(settings).await?;
