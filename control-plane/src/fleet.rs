@@ -114,13 +114,17 @@ fn install(resolver: &Resolver, view: &crate::db::ConfigView) {
     }
 }
 
+/// Longest [`precheck`] waits for one origin's DNS answer.
+const PRECHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Checks every origin the probes now follow with the guard, so that a refused origin shows as
 /// such in the health view before its first probe (the probes themselves are refused by the
 /// guarded client; this only records the verdict early).
 async fn precheck(guard: &OutboundGuard, resolver: &Resolver) {
     for origin in resolver.health() {
         if let Ok(url) = url::Url::parse(&origin.url) {
-            let _ = guard.check_url(&url).await;
+            // Bounded: a slow DNS answer must not hold up the next document's install.
+            let _ = tokio::time::timeout(PRECHECK_TIMEOUT, guard.check_url(&url)).await;
         }
     }
 }

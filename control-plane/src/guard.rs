@@ -425,13 +425,19 @@ impl OutboundGuard {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => {
                 let span = tracing::debug_span!("guard_resolve", host = %bare);
-                tracing::Instrument::instrument(tokio::net::lookup_host((bare, port)), span)
+                match tracing::Instrument::instrument(tokio::net::lookup_host((bare, port)), span)
                     .await
-                    .map_err(|source| GuardError::Resolve {
-                        host: bare.to_owned(),
-                        source,
-                    })?
-                    .collect()
+                {
+                    Ok(addrs) => addrs.collect(),
+                    Err(source) => {
+                        // No longer known to be refused: the view reports the probe's error.
+                        self.record(bare, Ok(()));
+                        return Err(GuardError::Resolve {
+                            host: bare.to_owned(),
+                            source,
+                        });
+                    }
+                }
             }
         };
         if addrs.is_empty() {
