@@ -688,6 +688,7 @@ mod tests {
             ("2001:db8:ffff::1", "documentation"),
             ("3fff::1", "documentation"),
             ("fc00::1", "unique local"),
+            ("fd00::1", "unique local"),
             ("fd12:3456::1", "unique local"),
             ("fe80::1", "link-local unicast"),
             ("fec0::1", "deprecated site-local"),
