@@ -466,7 +466,5 @@ pub(crate) async fn test_origin(
     let (_ctx, tx) = admin_tx(&state, &headers).await?;
     drop(tx);
     let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    origins::probe(&body.url, state.settings.allow_private_origins)
-        .await
-        .map(Json)
+    origins::probe(&body.url, &state.guard).await.map(Json)
 }

@@ -3,7 +3,7 @@
 //!
 //! | Route | Who | Answer |
 //! |---|---|---|
-//! | `GET /v1/origins/health` | anyone (public read) | [`HealthView`]: `{"version":N,"origins":[OriginHealth…]}` |
+//! | `GET /v1/origins/health` | anyone; more with an admin token | without one (or with a non-admin token): [`PublicHealthView`], per origin `origin`, `url`, `healthy`, `ejected`, `rateLimited`; with an admin token: [`HealthView`], adding errors, latency, check times and counts; 401 `unauthorized` for an invalid token |
 //! | `POST /v1/telemetry` | anyone (apps have no token), own per-IP rate limit | 204; 400 `bad_request`, 413 `payload_too_large`, 429 `rate_limited` |
 //! | `GET /v1/telemetry/summary?minutes=N` | admin | [`Summary`] |
 //!
@@ -12,6 +12,12 @@
 //! "community-plugins.json"`), installs every new `marketplace_source` document into it (at
 //! start and on each change from the [`crate::events::EventHub`]) and serves
 //! [`sourcegate::Resolver::health`]. Probes follow the document's `healthCheck` settings.
+//! Every probe goes through the [outbound guard](crate::guard) (`AppState::guard`): names are
+//! resolved and checked by it, IP literals are checked before connecting, redirects are not
+//! followed and proxy variables are ignored, so an origin URL naming a private, loopback or
+//! metadata address is never connected to (unless `--allow-private-origins`). Such an origin is
+//! shown unhealthy, and to admins with the error `refused by the outbound guard: …`. Error
+//! texts and timings are admin-only: they would tell an anonymous caller what answers where.
 //!
 //! **Telemetry** is aggregated in memory by [`crate::telemetry::Aggregator`], per process
 //! (replicas each hold what they received; a restart starts empty). The body is trusted for
@@ -31,11 +37,13 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use serde::{Deserialize, Serialize};
 use sourcegate::Resolver;
+use sourcegate::config::OriginKind;
 use sourcegate::health::OriginHealth;
 use tokio::sync::broadcast;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::guard::OutboundGuard;
 use crate::settings::Settings;
 use crate::telemetry::{Aggregator, Summary, TelemetryReport};
 
@@ -106,6 +114,35 @@ fn install(resolver: &Resolver, view: &crate::db::ConfigView) {
     }
 }
 
+/// Longest [`precheck`] waits for one origin's DNS answer.
+const PRECHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks every origin the probes now follow with the guard, so that a refused origin shows as
+/// such in the health view before its first probe (the probes themselves are refused by the
+/// guarded client; this only records the verdict early).
+async fn precheck(guard: &OutboundGuard, resolver: &Resolver) {
+    for origin in resolver.health() {
+        if let Ok(url) = url::Url::parse(&origin.url) {
+            // Bounded: a slow DNS answer must not hold up the next document's install.
+            let _ = tokio::time::timeout(PRECHECK_TIMEOUT, guard.check_url(&url)).await;
+        }
+    }
+}
+
+/// The HTTP client of the probes: the guard's ([`OutboundGuard::client_builder`]) with the
+/// resolver's default 5 s connect timeout.
+fn probe_client(guard: &Arc<OutboundGuard>) -> reqwest::Result<reqwest::Client> {
+    guard
+        .client_builder()
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!(
+            "sourcegate-control-plane/",
+            env!("CARGO_PKG_VERSION"),
+            " (health probe)"
+        ))
+        .build()
+}
+
 /// Builds the probing resolver from the current document and keeps it in step with every
 /// change. Runs until aborted ([`crate::Server`] does on shutdown); retries the first read
 /// every second while the database is unreachable.
@@ -128,9 +165,17 @@ pub async fn run_health_watcher(state: AppState) {
         .and_then(|u| url::Url::parse(u).ok())
         .or_else(|| url::Url::parse(DEFAULT_GIT_URL).ok());
     let Some(git) = git else { return };
+    let client = match probe_client(&state.guard) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "health watcher: cannot build the guarded HTTP client");
+            return;
+        }
+    };
     let resolver = match Resolver::builder(git)
         .push(false)
         .health_check_path("community-plugins.json")
+        .http_client(client)
         .build()
     {
         Ok(r) => r,
@@ -142,6 +187,7 @@ pub async fn run_health_watcher(state: AppState) {
     if let Some(v) = &current {
         install(&resolver, v);
     }
+    precheck(&state.guard, &resolver).await;
     if state.fleet.probe.set(resolver).is_err() {
         return;
     }
@@ -150,11 +196,15 @@ pub async fn run_health_watcher(state: AppState) {
     };
     loop {
         match rx.recv().await {
-            Ok(v) if v.key == CONFIG_KEY => install(resolver, &v),
+            Ok(v) if v.key == CONFIG_KEY => {
+                install(resolver, &v);
+                precheck(&state.guard, resolver).await;
+            }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 if let Ok(Some(v)) = crate::db::fetch_config_public(&state.pool, CONFIG_KEY).await {
                     install(resolver, &v);
+                    precheck(&state.guard, resolver).await;
                 }
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -162,28 +212,116 @@ pub async fn run_health_watcher(state: AppState) {
     }
 }
 
-/// Answer of `GET /v1/origins/health`.
+/// Answer of `GET /v1/origins/health` to an admin.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthView {
     /// Version of the document the probes follow (0 before the first one).
     pub version: u64,
     /// One entry per configured origin, Git first: `origin`, `url`, `healthy`, `ejected`,
     /// `rateLimited`, `rateLimitedForSecs`, `lastCheck` (HTTP date, null before the first
-    /// probe), `responseTimeMs`, `lastError`, `checks` (the resolver's `OriginHealth`).
+    /// probe), `responseTimeMs`, `lastError`, `checks` (the resolver's `OriginHealth`). An
+    /// origin refused by the outbound guard is `healthy: false` with `lastError` starting
+    /// `refused by the outbound guard`.
     #[schema(value_type = Vec<Object>)]
     pub origins: Vec<OriginHealth>,
 }
 
-/// `GET /v1/origins/health` (public): the control plane's own probes of the configured origins.
+/// Answer of `GET /v1/origins/health` without an admin token: the verdicts only.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PublicHealthView {
+    /// Version of the document the probes follow (0 before the first one).
+    pub version: u64,
+    /// One entry per configured origin, Git first.
+    pub origins: Vec<PublicOriginHealth>,
+}
+
+/// One origin in [`PublicHealthView`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicOriginHealth {
+    /// `git` or `cdn`.
+    #[schema(value_type = String)]
+    pub origin: OriginKind,
+    /// The origin's base URL.
+    pub url: String,
+    /// Active health verdict (`false` when the outbound guard refuses the origin).
+    pub healthy: bool,
+    /// Ejected by outlier detection right now.
+    pub ejected: bool,
+    /// Rate-limited right now.
+    pub rate_limited: bool,
+}
+
+impl From<OriginHealth> for PublicOriginHealth {
+    fn from(h: OriginHealth) -> Self {
+        PublicOriginHealth {
+            origin: h.origin,
+            url: h.url,
+            healthy: h.healthy,
+            ejected: h.ejected,
+            rate_limited: h.rate_limited,
+        }
+    }
+}
+
+/// Whether the caller of a read that is public but shows more to admins is an admin: no token
+/// (or the anon key) is not; an invalid token is refused; a valid one is asked to PostgreSQL
+/// (`is_admin()`, as every admin call).
+async fn caller_is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+    let ctx = crate::auth::from_headers(&state.jwt_secret, headers)
+        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    if !ctx.has_token || !ctx.is_authenticated() {
+        return Ok(false);
+    }
+    match crate::api::admin_tx(state, headers).await {
+        Ok((_ctx, tx)) => {
+            drop(tx);
+            Ok(true)
+        }
+        Err(AppError::Forbidden) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The resolver's health with the guard's verdicts applied: an origin whose host the guard
+/// refused last time is unhealthy, with the refusal as its error.
+fn guarded_health(resolver: &Resolver, guard: &OutboundGuard) -> Vec<OriginHealth> {
+    let mut origins = resolver.health();
+    for h in &mut origins {
+        let refusal = url::Url::parse(&h.url)
+            .ok()
+            .and_then(|u| u.host_str().and_then(|host| guard.refusal(host)));
+        if let Some(reason) = refusal {
+            h.healthy = false;
+            h.last_error = Some(reason);
+        }
+    }
+    origins
+}
+
+/// `GET /v1/origins/health`: the control plane's own probes of the configured origins
+/// ([`PublicHealthView`] for anyone, [`HealthView`] for an admin).
 #[utoipa::path(get, path = "/v1/origins/health",
-    responses((status = 200, body = HealthView), (status = 503, description = "probes not started yet")))]
-pub(crate) async fn origins_health(State(state): State<AppState>) -> Result<Response, AppError> {
+    responses((status = 200, body = HealthView, description = "HealthView for an admin token, PublicHealthView otherwise"),
+              (status = 401, description = "invalid token"),
+              (status = 503, description = "probes not started yet")))]
+pub(crate) async fn origins_health(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let admin = caller_is_admin(&state, &headers).await?;
     let resolver = state.fleet.probe().ok_or(AppError::Unavailable)?;
-    let view = HealthView {
-        version: resolver.config().version,
-        origins: resolver.health(),
+    let version = resolver.config().version;
+    let origins = guarded_health(resolver, &state.guard);
+    let mut resp = if admin {
+        Json(HealthView { version, origins }).into_response()
+    } else {
+        Json(PublicHealthView {
+            version,
+            origins: origins.into_iter().map(Into::into).collect(),
+        })
+        .into_response()
     };
-    let mut resp = Json(view).into_response();
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),

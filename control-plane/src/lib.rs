@@ -18,7 +18,9 @@
 //! - [`events`]: one `LISTEN` session keeping the snapshots current and fanning changes out;
 //! - [`snapshot`]: the in-memory, pre-serialised configs that reads and SSE are served from;
 //! - [`observability`]: Prometheus metrics and the client address behind trusted proxies;
-//! - [`origins`]: `POST /v1/origins/test` with its SSRF guard;
+//! - [`guard`]: the outbound guard (globally routable destinations only, no redirects, no
+//!   proxies) of every request made on an admin's or a document's behalf;
+//! - [`origins`]: `POST /v1/origins/test`, through the guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
 //! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
 //! - [`error`]: [`error::AppError`], the stable error codes.
@@ -41,6 +43,7 @@ pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod fleet;
+pub mod guard;
 pub mod observability;
 pub mod origins;
 pub mod rest;
@@ -115,6 +118,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Origin health probes and telemetry aggregation ([`fleet`]).
     pub fleet: Arc<fleet::Fleet>,
+    /// The outbound guard of `/v1/origins/test` and the health probes ([`guard`]).
+    pub guard: Arc<guard::OutboundGuard>,
     limiter: Option<Arc<Limiter>>,
     /// Flips to `true` on shutdown, ending SSE streams so graceful shutdown can finish.
     shutdown: watch::Receiver<bool>,
@@ -140,6 +145,7 @@ impl AppState {
             verifier: Arc::new(verifier),
             hub: EventHub::new(1024),
             fleet: Arc::new(fleet::Fleet::new(&settings)),
+            guard: Arc::new(guard::OutboundGuard::new(settings.allow_private_origins)),
             settings: Arc::new(settings),
             limiter,
             shutdown: rx,

@@ -1,21 +1,23 @@
 //! `POST /v1/origins/test`: probes an origin URL server-side (the admin panel's "Tester"
 //! button) without opening an SSRF hole.
 //!
-//! Before any request the URL must be `http`/`https` with a host; the host is resolved and
-//! every address must be public (not loopback, private, link-local, unspecified, multicast,
-//! broadcast, shared `100.64/10`, ULA `fc00::/7`, or an IPv4-mapped form of those) unless the
-//! server runs with `--allow-private-origins`. The connection is pinned to the checked address
-//! (no second DNS lookup, so no DNS rebinding), redirects are not followed, proxies from the
-//! environment are ignored, the body is capped at [`MAX_BODY_BYTES`] and the whole probe at
-//! [`PROBE_TIMEOUT`].
+//! Before any request the URL must be `http`/`https` with a host, and the
+//! [outbound guard](crate::guard) must allow it: the host is resolved once and every address
+//! must be globally routable unicast (IPv6 forms carrying an IPv4 address are unwrapped first)
+//! unless the server runs with `--allow-private-origins`. The connection is pinned to the
+//! checked address (no second DNS lookup, so no DNS rebinding), redirects are not followed,
+//! proxies from the environment are ignored, the body is capped at [`MAX_BODY_BYTES`] and the
+//! whole probe at [`PROBE_TIMEOUT`].
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::AppError;
+use crate::guard::{GuardError, OutboundGuard};
 
 /// Largest body read from an origin (bytes); a larger one is reported as an error.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -51,95 +53,39 @@ pub struct OriginTestResult {
     pub error: Option<String>,
 }
 
-/// Whether `ip` must not be probed (see the module docs for the list).
-pub fn is_forbidden_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            let seg0 = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg0 & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (seg0 & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (seg0 & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
-                || (v6.segments()[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible
-        }
-    }
-}
-
-fn forbidden_v4(v4: Ipv4Addr) -> bool {
-    let o = v4.octets();
-    v4.is_loopback()
-        || v4.is_private()
-        || v4.is_link_local()
-        || v4.is_unspecified()
-        || v4.is_multicast()
-        || v4.is_broadcast()
-        || o[0] == 0
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
-        || o[0] >= 240 // reserved
-}
-
-/// Validates `raw` and resolves it to the address the probe will connect to.
+/// Validates `raw` and resolves it, through `guard`, to the address the probe will connect to.
 ///
 /// # Errors
 /// [`AppError::BadRequest`] for an unusable URL or a DNS failure, [`AppError::ForbiddenTarget`]
-/// for a non-public address (unless `allow_private`).
-pub async fn check_target(raw: &str, allow_private: bool) -> Result<(Url, SocketAddr), AppError> {
+/// for an address the guard refuses (see [`crate::guard`]).
+pub async fn check_target(raw: &str, guard: &OutboundGuard) -> Result<(Url, SocketAddr), AppError> {
     let url = Url::parse(raw).map_err(|e| AppError::BadRequest(format!("invalid url: {e}")))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(AppError::BadRequest(
-            "only http and https URLs can be tested".into(),
-        ));
+    let addr = guard.check_url(&url).await.map_err(guard_error)?;
+    Ok((url, addr))
+}
+
+fn guard_error(e: GuardError) -> AppError {
+    match e {
+        GuardError::Scheme => AppError::BadRequest("only http and https URLs can be tested".into()),
+        e if e.is_refusal() => AppError::ForbiddenTarget(e.to_string()),
+        e => AppError::BadRequest(e.to_string()),
     }
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| AppError::BadRequest("url has no port".into()))?;
-    let addrs: Vec<SocketAddr> = match url.host() {
-        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-        Some(url::Host::Domain(d)) => tokio::net::lookup_host((d, port))
-            .await
-            .map_err(|e| AppError::BadRequest(format!("cannot resolve {d}: {e}")))?
-            .collect(),
-        None => return Err(AppError::BadRequest("url has no host".into())),
-    };
-    let first = *addrs
-        .first()
-        .ok_or_else(|| AppError::BadRequest("host resolves to no address".into()))?;
-    if !allow_private && let Some(bad) = addrs.iter().find(|a| is_forbidden_ip(a.ip())) {
-        return Err(AppError::ForbiddenTarget(format!(
-            "refusing to probe non-public address {}",
-            bad.ip()
-        )));
-    }
-    Ok((url, first))
 }
 
 /// Probes `raw` (see the module docs).
 ///
 /// # Errors
 /// The errors of [`check_target`]; network failures are reported in the result's `error`.
-pub async fn probe(raw: &str, allow_private: bool) -> Result<OriginTestResult, AppError> {
-    let (url, addr) = check_target(raw, allow_private).await?;
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
+pub async fn probe(raw: &str, guard: &Arc<OutboundGuard>) -> Result<OriginTestResult, AppError> {
+    let url = Url::parse(raw).map_err(|e| AppError::BadRequest(format!("invalid url: {e}")))?;
+    let (builder, addr) = guard.pinned_client(&url).await.map_err(guard_error)?;
+    let client = builder
         .timeout(PROBE_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!(
             "sourcegate-control-plane/",
             env!("CARGO_PKG_VERSION")
-        ));
-    if let Some(url::Host::Domain(d)) = url.host() {
-        builder = builder.resolve(d, addr);
-    }
-    let client = builder
+        ))
         .build()
         .map_err(|e| AppError::Internal(format!("http client: {e}")))?;
     let mut result = OriginTestResult {
@@ -209,29 +155,24 @@ pub async fn probe(raw: &str, allow_private: bool) -> Result<OriginTestResult, A
 mod tests {
     use super::*;
 
-    #[test]
-    fn forbidden_addresses() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "224.0.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
+    #[tokio::test]
+    async fn check_target_maps_guard_errors_to_stable_codes() {
+        let guard = OutboundGuard::new(false);
+        for raw in [
+            "http://127.0.0.1/",
+            "http://10.1.2.3/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:7f00:1::]/",
+            "http://0.0.0.0/",
         ] {
-            assert!(is_forbidden_ip(ip.parse().unwrap()), "{ip}");
+            let e = check_target(raw, &guard).await.unwrap_err();
+            assert!(matches!(e, AppError::ForbiddenTarget(_)), "{raw}: {e:?}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
-            assert!(!is_forbidden_ip(ip.parse().unwrap()), "{ip}");
+        for raw in ["file:///etc/passwd", "not a url", "http://[::1"] {
+            let e = check_target(raw, &guard).await.unwrap_err();
+            assert!(matches!(e, AppError::BadRequest(_)), "{raw}: {e:?}");
         }
     }
 }

@@ -30,8 +30,9 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_DATA_DIR", default_value = ".sourcegate")]
     pub data_dir: PathBuf,
 
-    /// Let `POST /v1/origins/test` probe private, loopback and link-local addresses
-    /// (tests and drills only: this re-opens the SSRF hole the check closes).
+    /// Let `POST /v1/origins/test` and the health probes reach private, loopback, link-local and
+    /// other non-global addresses (tests and drills only: this lifts the outbound guard's
+    /// address check, `crate::guard`).
     #[arg(long, env = "SOURCEGATE_ALLOW_PRIVATE_ORIGINS")]
     pub allow_private_origins: bool,
 

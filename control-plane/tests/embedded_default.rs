@@ -22,6 +22,8 @@ async fn embedded_default_generated_secret_and_cli_token() {
         data_dir: dir.clone(),
         embedded_unsafe_fast: true,
         rate_limit_per_sec: 0,
+        // The seeded document names the public Git host: never probe it from a test.
+        origin_probes: false,
         ..Settings::default()
     };
     let server = sourcegate_control_plane::spawn(settings).await.unwrap();

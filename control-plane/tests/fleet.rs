@@ -203,6 +203,8 @@ async fn start_probing(git: &str) -> Ctx {
         rate_limit_per_sec: 0,
         db_pool_size: 4,
         origin_probes: true,
+        // The test origins are on loopback, which the outbound guard refuses otherwise.
+        allow_private_origins: true,
         ..Settings::default()
     };
     let server = sourcegate_control_plane::spawn(s).await.expect("server");
@@ -215,10 +217,12 @@ async fn start_probing(git: &str) -> Ctx {
     }
 }
 
+/// The admin view (errors and timings are admin-only; `tests/guard.rs` covers the public one).
 async fn health(ctx: &Ctx) -> Value {
     let r = ctx
         .http
         .get(ctx.url("/v1/origins/health"))
+        .bearer_auth(admin_token(Uuid::new_v4()))
         .send()
         .await
         .unwrap();
@@ -262,7 +266,7 @@ async fn origin_health_follows_the_document_and_flips_unhealthy_then_healthy() {
         .unwrap();
     let ctx = start_probing(&git.base_url()).await;
 
-    // Public read: no token. The stored document is probed from the start.
+    // The stored document is probed from the start.
     let h = wait_health(&ctx, "git probed", |h| {
         origin(h, "git").is_some_and(|o| o["checks"].as_u64() >= Some(1))
     })

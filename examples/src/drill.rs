@@ -297,6 +297,8 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
     let settings = sourcegate_control_plane::settings::Settings {
         data_dir: data.path().to_path_buf(),
         allow_private_origins: true,
+        // The seeded document names the public Git host: the drill never probes it.
+        origin_probes: false,
         rate_limit_per_sec: 0,
         embedded_unsafe_fast: true,
         ..Default::default()
