@@ -136,9 +136,7 @@ impl AppError {
                 // the log.
                 c if c.starts_with("22") => {
                     tracing::info!(sqlstate = %c, error = %db.message(), "data exception");
-                    return AppError::BadRequest(format!(
-                        "invalid input value (SQLSTATE {c})"
-                    ));
+                    return AppError::BadRequest(format!("invalid input value (SQLSTATE {c})"));
                 }
                 _ => {}
             }

@@ -93,7 +93,9 @@ impl From<PathRejection> for AppError {
 /// [`AppError::BadRequest`] when `s` contains `\0`.
 pub fn no_nul(what: &str, s: &str) -> Result<(), AppError> {
     if s.contains('\0') {
-        Err(AppError::BadRequest(format!("{what} must not contain a NUL byte")))
+        Err(AppError::BadRequest(format!(
+            "{what} must not contain a NUL byte"
+        )))
     } else {
         Ok(())
     }
@@ -171,6 +173,68 @@ pub async fn json_errors(uri: Uri, resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower::ServiceExt as _;
+
+    /// The router over a pool that never connects: these refusals come before the database.
+    async fn call(req: axum::http::Request<Body>) -> (StatusCode, String, serde_json::Value) {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let settings = crate::settings::Settings {
+            rate_limit_per_sec: 0,
+            ..crate::settings::Settings::default()
+        };
+        let app = crate::router(crate::AppState::new(pool, vec![7; 32], settings));
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, ct, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn rejections_before_any_handler_are_json() {
+        let get = |uri: &str| {
+            axum::http::Request::get(uri)
+                .header("apikey", "k")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (s, ct, e) = call(get("/v1/configs/%FF")).await;
+        assert_eq!(
+            (s, ct.as_str()),
+            (StatusCode::BAD_REQUEST, "application/json")
+        );
+        assert_eq!(e["code"], "bad_request");
+        assert!(e["message"].as_str().unwrap().contains("UTF-8"), "{e}");
+        let (s, ct, e) = call(get("/rest/v1/%FF")).await;
+        assert_eq!(
+            (s, ct.as_str()),
+            (StatusCode::BAD_REQUEST, "application/json")
+        );
+        assert_eq!(e["code"], "PGRST100");
+        assert!(e["details"].is_null() && e["hint"].is_null(), "{e}");
+        let big = axum::http::Request::post("/rest/v1/rpc/update_app_config")
+            .header("apikey", "k")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(vec![b' '; MAX_CONFIG_BODY_BYTES + 1]))
+            .unwrap();
+        let (s, _, e) = call(big).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e["code"], "PGRST102");
+        let del = axum::http::Request::delete("/v1/origins/health")
+            .body(Body::empty())
+            .unwrap();
+        let (s, _, e) = call(del).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(e["code"], "method_not_allowed");
+    }
 
     #[test]
     fn nul_is_refused_and_named() {
