@@ -50,7 +50,7 @@ for tool in curl jq; do
   fi
 done
 
-cargo build -q -p sourcegate-control-plane -p sourcegate-cli -p sourcegate-examples --bins
+cargo build -q --locked -p sourcegate-control-plane -p sourcegate-cli -p sourcegate-examples --bins
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 export READMEBLOCKS_BIN="$target/debug"
