@@ -2,8 +2,9 @@
 # Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
 # PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
 # valgrind, the shortened migration drill, doc tests), the FFI header check and the Node.js
-# binding's tests (npm ci + node --test), and the admin console's browser tests (Chromium from
-# Debian, installed if missing; playwright-core from npm).
+# binding's tests (npm ci + node --test), the admin console's browser tests (Chromium from
+# Debian, installed if missing; playwright-core from npm), and every shell block of the READMEs
+# (scripts/readme-blocks.sh: the commands a newcomer copies must work as written).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -27,6 +28,9 @@ export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
 
 echo "== cargo test --workspace"
 cargo test --workspace --locked
+
+echo "== README shell blocks (README.md, control-plane/README.md, cli/README.md)"
+bash scripts/readme-blocks.sh
 
 echo "== FFI header is current"
 bash ffi/check-header.sh

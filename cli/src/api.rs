@@ -22,8 +22,13 @@ pub struct ConfigView {
     pub value: serde_json::Value,
     /// When this version was written (RFC 3339).
     pub updated_at: String,
-    /// Who wrote it (user id), `None` for the seed or a service token.
+    /// Who wrote it (user id), `None` for the seed or a service token without `sub`.
     pub updated_by: Option<String>,
+    /// Who wrote it, for people: `user <uuid>`, `service_role`, `seed`, … (see
+    /// [`crate::output::actor`]). Not sent by the server: the CLI fills it in (from the
+    /// history's `changedRole` when it may read the history) and prints it, also in `--json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// One entry of `GET /v1/configs/{key}/history`.
@@ -46,6 +51,9 @@ pub struct HistoryItem {
     pub changed_at: String,
     /// The reason given.
     pub reason: Option<String>,
+    /// Who made the change, for people (see [`crate::output::actor`]); filled in by the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// `GET /v1/configs/{key}/history`.
@@ -124,6 +132,11 @@ impl Client {
             token: token.filter(|t| !t.is_empty()),
             timeout,
         })
+    }
+
+    /// Whether a bearer token is set (admin-only calls such as the history need one).
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
     }
 
     /// The per-request timeout.

@@ -224,6 +224,30 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     print(&s)
 }
 
+/// Fills in [`ConfigView::actor`] (who wrote the version, see [`output::actor`]). Without a
+/// user id, and with a token, the history entry of that version tells a service-role write
+/// from the seed or a direct SQL write (`changedRole`); when the history cannot be read (no
+/// token, not an admin) the view alone decides.
+async fn with_actor(client: &Client, mut view: ConfigView) -> ConfigView {
+    let mut role = None;
+    if view.updated_by.is_none()
+        && client.has_token()
+        && let Ok(page) = client.history(&view.key, 5).await
+    {
+        role = page
+            .items
+            .into_iter()
+            .find(|i| i.version == view.version)
+            .and_then(|i| i.changed_role);
+    }
+    view.actor = Some(output::actor(
+        view.updated_by.as_deref(),
+        role.as_deref(),
+        view.version,
+    ));
+    view
+}
+
 /// Runs a parsed command line.
 ///
 /// # Errors
@@ -245,7 +269,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Set(mode) => set(&client, g.json, mode).await,
         Command::Test { target } => test(&client, g.json, target).await,
         Command::History { limit, documents } => {
-            let page = client.history(MARKETPLACE_KEY, *limit).await?;
+            let mut page = client.history(MARKETPLACE_KEY, *limit).await?;
+            for item in &mut page.items {
+                item.actor = Some(output::item_actor(item));
+            }
             if g.json {
                 print_json(&page)
             } else {
@@ -262,6 +289,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let after = client
                 .rollback(MARKETPLACE_KEY, *to, reason.as_deref(), Some(expected))
                 .await?;
+            let after = with_actor(&client, after).await;
             if g.json {
                 print_json(&after)
             } else {
@@ -282,7 +310,7 @@ async fn status(
     no_probe: bool,
     probe_path: &str,
 ) -> Result<(), CliError> {
-    let view = client.get_config(MARKETPLACE_KEY).await?;
+    let view = with_actor(client, client.get_config(MARKETPLACE_KEY).await?).await;
     let mut targets = Vec::new();
     if !no_probe {
         if let Some(u) = document::git_url(&view.value) {
@@ -335,6 +363,7 @@ async fn set(client: &Client, json: bool, mode: &SetMode) -> Result<(), CliError
             Some(expected),
         )
         .await?;
+    let after = with_actor(client, after).await;
     if json {
         print_json(&after)
     } else {
@@ -385,7 +414,7 @@ async fn watch(client: &Client, json: bool, count: Option<u64>) -> Result<(), Cl
         first = false;
         futures_util::pin_mut!(stream);
         while let Some(item) = stream.next().await {
-            let view: ConfigView = item?;
+            let view: ConfigView = with_actor(client, item?).await;
             backoff = Duration::from_millis(500);
             last = Some(view.version);
             if json {

@@ -38,9 +38,46 @@ fn trim_lines(s: &str) -> String {
         .join("\n")
 }
 
-/// Who wrote a version: the user id, else `service/seed`.
-pub fn who(id: Option<&str>) -> String {
-    id.map_or_else(|| "service/seed".to_owned(), str::to_owned)
+/// The roles a request runs as (`supabase/migrations`): any other `changedRole` is the SQL
+/// user of a direct database write, such as the migration that seeds version 1.
+const API_ROLES: [&str; 3] = ["anon", "authenticated", "service_role"];
+
+/// Who wrote a version, for people, from the history's `changedBy` / `changedRole` (the role
+/// is `None` when only the configuration view is known):
+/// - a user id → `user <uuid>` (an admin user, or a service token with a `sub`);
+/// - no user id, role `service_role` (or not known, past version 1) → `service_role`;
+/// - no user id at version 1, written by the SQL user rather than an API role (or role not
+///   known) → `seed` (the migration's seed row);
+/// - no user id, any other role → that role (e.g. `authenticated` for an admin token without
+///   `sub`, or the SQL user of a direct database write).
+pub fn actor(changed_by: Option<&str>, changed_role: Option<&str>, version: i64) -> String {
+    match (changed_by, changed_role) {
+        (Some(id), _) => format!("user {id}"),
+        (None, Some("service_role")) => "service_role".to_owned(),
+        (None, Some(role)) if version == 1 && !API_ROLES.contains(&role) => "seed".to_owned(),
+        (None, Some(role)) => role.to_owned(),
+        (None, None) if version == 1 => "seed".to_owned(),
+        (None, None) => "service_role".to_owned(),
+    }
+}
+
+/// The writer of `view`: its [`ConfigView::actor`] when the CLI filled it in, else derived
+/// from `updatedBy` and the version alone.
+pub fn view_actor(view: &ConfigView) -> String {
+    view.actor
+        .clone()
+        .unwrap_or_else(|| actor(view.updated_by.as_deref(), None, view.version))
+}
+
+/// The writer of a history entry (see [`actor`]).
+pub fn item_actor(item: &HistoryItem) -> String {
+    item.actor.clone().unwrap_or_else(|| {
+        actor(
+            item.changed_by.as_deref(),
+            item.changed_role.as_deref(),
+            item.version,
+        )
+    })
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -68,7 +105,7 @@ pub fn config_block(view: &ConfigView) -> String {
         ("Health checks", flag("healthCheckEnabled").to_owned()),
         ("Fallback on error", flag("fallbackOnError").to_owned()),
         ("Updated", view.updated_at.clone()),
-        ("Updated by", who(view.updated_by.as_deref())),
+        ("Updated by", view_actor(view)),
     ])
 }
 
@@ -127,11 +164,7 @@ pub fn history(items: &[HistoryItem], documents: bool) -> String {
     let rows = items
         .iter()
         .map(|i| {
-            let by = match (&i.changed_by, &i.changed_role) {
-                (Some(id), _) => id.clone(),
-                (None, Some(role)) => role.clone(),
-                (None, None) => "-".into(),
-            };
+            let by = item_actor(i);
             let mode = i
                 .new_value
                 .as_ref()
@@ -193,7 +226,7 @@ pub fn watch_line(v: &ConfigView) -> String {
         v.updated_at,
         v.version,
         document::summary(&v.value),
-        who(v.updated_by.as_deref())
+        view_actor(v)
     )
 }
 
@@ -210,6 +243,7 @@ mod tests {
                           "cdnUrl":"https://c.example/","fallbackOnError":false}),
             updated_at: "2026-11-23T18:00:00Z".into(),
             updated_by: None,
+            actor: None,
         }
     }
 
@@ -233,7 +267,7 @@ mod tests {
         ];
         let s = status(&view(), &probes);
         assert!(s.contains("canary 10% on cdn"), "{s}");
-        assert!(s.contains("service/seed"), "{s}");
+        assert!(s.contains("Updated by         service_role"), "{s}");
         assert!(s.contains("12 ms"), "{s}");
         assert!(s.contains("connection refused"), "{s}");
         let fallback = s
@@ -266,21 +300,55 @@ mod tests {
             changed_role: Some("authenticated".into()),
             changed_at: "2026-11-23T18:00:00Z".into(),
             reason: Some("move to CDN".into()),
+            actor: None,
         }];
         let s = history(&items, true);
         assert!(s.contains("move to CDN"), "{s}");
         assert!(s.contains("type: git → cdn"), "{s}");
-        assert!(s.contains("2b6c1e9e-"), "{s}");
+        assert!(s.contains("user 2b6c1e9e-"), "{s}");
         assert!(s.contains("# version 2"), "{s}");
         assert_eq!(history(&[], false), "no history");
+    }
+
+    #[test]
+    fn actor_names_who_wrote_a_version() {
+        let id = "2b6c1e9e-0000-4000-8000-000000000000";
+        assert_eq!(
+            actor(Some(id), Some("authenticated"), 2),
+            format!("user {id}")
+        );
+        assert_eq!(
+            actor(Some(id), Some("service_role"), 2),
+            format!("user {id}")
+        );
+        assert_eq!(actor(None, Some("service_role"), 2), "service_role");
+        assert_eq!(actor(None, Some("service_role"), 1), "service_role");
+        // The migration's seed row: version 1, written by the SQL user.
+        assert_eq!(actor(None, Some("postgres"), 1), "seed");
+        assert_eq!(actor(None, None, 1), "seed");
+        // A later direct SQL write, or an admin token without `sub`, is named by its role.
+        assert_eq!(actor(None, Some("postgres"), 7), "postgres");
+        assert_eq!(actor(None, Some("authenticated"), 1), "authenticated");
+        // Only the view: no user id past version 1 is a service-role write.
+        assert_eq!(actor(None, None, 5), "service_role");
     }
 
     #[test]
     fn watch_and_test_lines() {
         assert_eq!(
             watch_line(&view()),
-            "2026-11-23T18:00:00Z  v3  canary 10% on cdn  by service/seed"
+            "2026-11-23T18:00:00Z  v3  canary 10% on cdn  by service_role"
         );
+        let seed = ConfigView {
+            version: 1,
+            ..view()
+        };
+        assert!(watch_line(&seed).ends_with("by seed"));
+        let filled = ConfigView {
+            actor: Some("postgres".into()),
+            ..view()
+        };
+        assert!(watch_line(&filled).ends_with("by postgres"));
         let r = OriginTestResult {
             url: "https://c.example/community-plugins.json".into(),
             ok: true,

@@ -222,6 +222,124 @@ async fn set_cdn_then_canary_history_and_rollback() {
     cp.server.shutdown().await;
 }
 
+/// The "Updated by" value of a text `status`/`set` answer.
+fn updated_by(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Updated by"))
+        .unwrap_or_else(|| panic!("no Updated by line: {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_actor_is_named_in_text_and_json() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    // A service-role token without `sub` (what `mint-token --role service_role` prints) and an
+    // admin user.
+    let service = mint_token(
+        SECRET.as_bytes(),
+        &Claims::new(Role::ServiceRole, None, false, 3600),
+    )
+    .unwrap();
+    let user = Uuid::new_v4();
+    let admin = mint_token(
+        SECRET.as_bytes(),
+        &Claims::new(Role::Authenticated, Some(user), true, 3600),
+    )
+    .unwrap();
+
+    // Version 1 is the migration's seed, with or without a token.
+    let r = sg(&url, Some(&service), &["status", "--no-probe"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(updated_by(&r.stdout), "seed", "{r:?}");
+    let r = sg(&url, None, &["--json", "status", "--no-probe"]).await;
+    assert_eq!(r.json()["config"]["actor"], "seed", "{r:?}");
+
+    // A service-role change is the service role's, not the seed's.
+    let r = sg(
+        &url,
+        Some(&service),
+        &["set", "cdn", "--cdn-url", "https://cdn.example.test/"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(updated_by(&r.stdout), "service_role", "{r:?}");
+    let r = sg(&url, Some(&service), &["--json", "status", "--no-probe"]).await;
+    assert_eq!(r.json()["config"]["actor"], "service_role", "{r:?}");
+    assert_eq!(r.json()["config"]["updatedBy"], Value::Null, "{r:?}");
+
+    // An admin user's change names the user, in text and JSON.
+    let r = sg(
+        &url,
+        Some(&admin),
+        &["--json", "set", "canary", "--percent", "10"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["actor"], format!("user {user}"), "{r:?}");
+    assert_eq!(r.json()["updatedBy"], user.to_string(), "{r:?}");
+    let r = sg(&url, None, &["status", "--no-probe"]).await;
+    assert_eq!(updated_by(&r.stdout), format!("user {user}"), "{r:?}");
+
+    // The history names each writer; a rollback by the service role is its own.
+    let r = sg(
+        &url,
+        Some(&service),
+        &["--json", "rollback", "--to", "2", "--reason", "back"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["actor"], "service_role", "{r:?}");
+    let r = sg(&url, Some(&admin), &["--json", "history"]).await;
+    let actors: Vec<Value> = r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["actor"].clone())
+        .collect();
+    assert_eq!(
+        actors,
+        vec![
+            Value::from("service_role"),
+            Value::from(format!("user {user}")),
+            Value::from("service_role"),
+            Value::from("seed"),
+        ],
+        "{r:?}"
+    );
+    let r = sg(&url, Some(&admin), &["history"]).await;
+    let by_version: Vec<(String, String)> = r
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let v = cols.next()?.parse::<u32>().ok()?;
+            let _when = cols.next()?;
+            let _op = cols.next()?;
+            let by = cols.next()?;
+            let by = if by == "user" {
+                format!("user {}", cols.next()?)
+            } else {
+                by.to_owned()
+            };
+            Some((v.to_string(), by))
+        })
+        .collect();
+    assert_eq!(
+        by_version,
+        vec![
+            ("4".to_owned(), "service_role".to_owned()),
+            ("3".to_owned(), format!("user {user}")),
+            ("2".to_owned(), "service_role".to_owned()),
+            ("1".to_owned(), "seed".to_owned()),
+        ],
+        "{r:?}"
+    );
+    cp.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_what_each_origin_answers() {
     let cp = control_plane(false).await;
@@ -427,7 +545,7 @@ async fn watch_prints_one_line_per_change() {
         .expect("first event")
         .unwrap()
         .unwrap();
-    assert!(first.contains("  v1  git  by service/seed"), "{first}");
+    assert!(first.contains("  v1  git  by seed"), "{first}");
 
     let r = sg(
         &url,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -28,6 +28,7 @@ use crate::AppState;
 use crate::auth::{self, AuthContext};
 use crate::db::{self, ConfigView, HistoryItem};
 use crate::error::AppError;
+use crate::extract;
 use crate::origins::{self, OriginTestRequest, OriginTestResult};
 use crate::snapshot::{Snapshot, sse_frame};
 
@@ -220,12 +221,15 @@ pub(crate) async fn admin_tx(
                (status = 409), (status = 422)))]
 pub(crate) async fn put_config(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    path: Result<extract::Path<String>, AppError>,
     headers: HeaderMap,
-    body: Result<Json<PutConfig>, axum::extract::rejection::JsonRejection>,
+    body: Result<extract::Json<PutConfig>, AppError>,
 ) -> Result<Response, AppError> {
     let (_ctx, mut tx) = admin_tx(&state, &headers).await?;
-    let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let extract::Path(key) = path?;
+    let extract::Json(body) = body?;
+    extract::no_nul("key", &key)?;
+    extract::no_nul("reason", body.reason.as_deref().unwrap_or_default())?;
     let if_match = match headers.get(header::IF_MATCH) {
         Some(h) => Some(
             h.to_str()
@@ -266,11 +270,14 @@ pub struct HistoryPage {
     responses((status = 200, body = HistoryPage), (status = 401), (status = 403)))]
 pub(crate) async fn history(
     State(state): State<AppState>,
-    Path(key): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    path: Result<extract::Path<String>, AppError>,
+    query: Result<extract::Query<HistoryQuery>, AppError>,
     headers: HeaderMap,
 ) -> Result<Json<HistoryPage>, AppError> {
     let (_ctx, mut tx) = admin_tx(&state, &headers).await?;
+    let extract::Path(key) = path?;
+    let extract::Query(q) = query?;
+    extract::no_nul("key", &key)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     let items = db::history(&mut tx, &key, limit)
         .await
@@ -299,12 +306,15 @@ pub struct Rollback {
     responses((status = 200, body = ConfigView), (status = 404), (status = 409)))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
-    Path(key): Path<String>,
+    path: Result<extract::Path<String>, AppError>,
     headers: HeaderMap,
-    body: Result<Json<Rollback>, axum::extract::rejection::JsonRejection>,
+    body: Result<extract::Json<Rollback>, AppError>,
 ) -> Result<Response, AppError> {
     let (_ctx, mut tx) = admin_tx(&state, &headers).await?;
-    let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let extract::Path(key) = path?;
+    let extract::Json(body) = body?;
+    extract::no_nul("key", &key)?;
+    extract::no_nul("reason", body.reason.as_deref().unwrap_or_default())?;
     let value = db::value_at_version(&mut tx, &key, body.to_version)
         .await
         .map_err(|e| AppError::from_db(e, false))?
@@ -460,11 +470,11 @@ pub(crate) async fn events(
 pub(crate) async fn test_origin(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<OriginTestRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<extract::Json<OriginTestRequest>, AppError>,
 ) -> Result<Json<OriginTestResult>, AppError> {
     // The admin check is PostgreSQL's (RLS helper `is_admin()`), as for every admin call.
     let (_ctx, tx) = admin_tx(&state, &headers).await?;
     drop(tx);
-    let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let extract::Json(body) = body?;
     origins::probe(&body.url, &state.guard).await.map(Json)
 }

@@ -42,6 +42,9 @@ pub enum AppError {
         /// The limit, bytes.
         limit: usize,
     },
+    /// 415 `unsupported_media_type`: the body is not declared as `application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 429 `rate_limited`, with `Retry-After` in whole seconds.
     #[error("too many requests")]
     RateLimited {
@@ -75,6 +78,7 @@ impl AppError {
             AppError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) | AppError::ForbiddenTarget(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,6 +96,7 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::ForbiddenTarget(_) => "forbidden_target",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",
@@ -101,7 +106,9 @@ impl AppError {
     /// Maps a database error raised while running as a request role.
     ///
     /// `anonymous` tells whether the request carried no token (PostgREST answers
-    /// insufficient privilege with 401 then, 403 otherwise).
+    /// insufficient privilege with 401 then, 403 otherwise). SQLSTATE class `22` (data
+    /// exception) becomes 400 `bad_request`, as PostgREST maps it; the message names the
+    /// SQLSTATE only.
     pub fn from_db(err: sqlx::Error, anonymous: bool) -> AppError {
         if let Some(db) = err.as_database_error() {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
@@ -129,6 +136,13 @@ impl AppError {
                         message: db.message().to_owned(),
                         field,
                     };
+                }
+                // Class 22 (data exception: a NUL byte in text, a malformed value, an
+                // out-of-range number) is the request's fault; the database's text stays in
+                // the log.
+                c if c.starts_with("22") => {
+                    tracing::info!(sqlstate = %c, error = %db.message(), "data exception");
+                    return AppError::BadRequest(format!("invalid input value (SQLSTATE {c})"));
                 }
                 _ => {}
             }

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -386,11 +386,11 @@ pub struct SummaryQuery {
 pub(crate) async fn telemetry_summary(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<SummaryQuery>, QueryRejection>,
+    query: Result<crate::extract::Query<SummaryQuery>, AppError>,
 ) -> Result<Json<Summary>, AppError> {
     let (_ctx, tx) = crate::api::admin_tx(&state, &headers).await?;
     drop(tx);
-    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let crate::extract::Query(q) = query?;
     let minutes = q.minutes.unwrap_or(60);
     let summary = match state.fleet.aggregator.lock() {
         Ok(a) => a.summary(minutes, now_unix()),

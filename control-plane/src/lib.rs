@@ -23,7 +23,8 @@
 //! - [`origins`]: `POST /v1/origins/test`, through the guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
 //! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
-//! - [`error`]: [`error::AppError`], the stable error codes.
+//! - [`error`]: [`error::AppError`], the stable error codes;
+//! - [`extract`]: extractors with JSON rejections, the body limit, the JSON error fallback.
 //!
 //! # Examples
 //! ```no_run
@@ -42,6 +43,7 @@ pub mod db;
 pub mod embedded;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod fleet;
 pub mod guard;
 pub mod observability;
@@ -373,6 +375,10 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(admin::routes())
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            extract::MAX_CONFIG_BODY_BYTES,
+        ))
+        .layer(axum::middleware::map_response(extract::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit,

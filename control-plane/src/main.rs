@@ -1,5 +1,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 //! `sourcegate-control-plane`: runs the service, or mints a token (`mint-token`).
+//!
+//! Logs go to stderr, filtered by `RUST_LOG` (default `info,sqlx=warn,tower_http=info`), as
+//! text or one JSON object per line (`--log-format json`, `SOURCEGATE_LOG_FORMAT=json`).
+//! ANSI colours are used only when stderr is a terminal, so a log file or a journal never
+//! holds escape codes.
+
+use std::io::IsTerminal as _;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sourcegate_control_plane::auth::{Claims, Role, mint_token};
@@ -12,8 +19,37 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    /// Log format on stderr: `text` (coloured only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "SOURCEGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(flatten)]
     settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields.message`, `target`, spans).
+    Json,
+}
+
+/// Installs the global subscriber: `RUST_LOG` filter, stderr, `format`, colours only on a tty.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,13 +106,7 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format);
     match cli.command {
         Some(Cmd::MintToken {
             role,
@@ -110,16 +140,23 @@ async fn main() -> std::process::ExitCode {
         }
         Some(Cmd::Serve) | None => match sourcegate_control_plane::spawn(cli.settings).await {
             Ok(server) => {
-                eprintln!(
-                    "sourcegate-control-plane listening on {}",
-                    server.base_url()
-                );
+                if cli.log_format == LogFormat::Text {
+                    // The JSON log already has "control plane listening" with the address.
+                    eprintln!(
+                        "sourcegate-control-plane listening on {}",
+                        server.base_url()
+                    );
+                }
                 shutdown_signal().await;
                 server.shutdown().await;
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                if cli.log_format == LogFormat::Json {
+                    tracing::error!(error = %e, "cannot start");
+                } else {
+                    eprintln!("error: {e}");
+                }
                 std::process::ExitCode::FAILURE
             }
         },

@@ -19,7 +19,11 @@
 //!
 //! Errors follow PostgREST (`docs/references/errors.rst`): body `{code, message, details, hint}`;
 //! SQLSTATE `42501` → 403 with a JWT, 401 without; `P0001` → 400; `PTxyz` → xyz; class `22` →
-//! 400; `23505` → 409; unknown table → 404 `PGRST205`; unknown function → 404 `PGRST202`.
+//! 400; `23505` → 409; unknown table → 404 `PGRST205`; unknown function → 404 `PGRST202`;
+//! an RPC body that is not `application/json` → 415 `PGRST107`. `details` and `hint` are
+//! always present (`null` when empty). Rejections raised before a handler runs (a path segment
+//! that is not UTF-8, a body over [`crate::extract::MAX_CONFIG_BODY_BYTES`]) are rewritten into
+//! this shape by [`crate::extract::json_errors`] (400 `PGRST100`, 413 `PGRST102`).
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -41,14 +45,42 @@ pub(crate) struct RestError {
     www_authenticate: Option<String>,
 }
 
+/// PostgREST's error body: `details` and `hint` are always present (`null` when empty), as
+/// PostgREST writes them; `code` is absent only on the gateway's "No API key" answer.
 #[derive(Debug, Serialize)]
 struct RestErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<String>,
     message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<String>,
     hint: Option<String>,
+}
+
+/// PostgREST's code for an error status that no `/rest/v1` handler produced (an axum
+/// rejection or 405 rewritten by [`crate::extract::json_errors`]): `PGRST100` (400, request
+/// parse error), `PGRST102` (413, an invalid — here oversized — body), `PGRST107` (415),
+/// `PGRST117` (405), `PGRST125` (404), `PGRST000` (5xx).
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "PGRST125",
+        StatusCode::METHOD_NOT_ALLOWED => "PGRST117",
+        StatusCode::PAYLOAD_TOO_LARGE => "PGRST102",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "PGRST107",
+        s if s.is_server_error() => "PGRST000",
+        _ => "PGRST100",
+    }
+}
+
+/// The JSON body `{code, message, details: null, hint: null}` for `status` (see
+/// [`code_for_status`]); used by the error fallback.
+pub(crate) fn error_body(status: StatusCode, message: String) -> Vec<u8> {
+    let body = RestErrorBody {
+        code: Some(code_for_status(status).to_owned()),
+        message,
+        details: None,
+        hint: None,
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 impl RestError {
@@ -217,6 +249,33 @@ fn check_profile(headers: &HeaderMap, name: &str) -> Result<(), RestError> {
             "The schema must be one of the following: public",
         )),
         _ => Ok(()),
+    }
+}
+
+/// RPC bodies are JSON: a `Content-Type` other than `application/json` (or `…+json`) is
+/// refused with 415 `PGRST107`, as PostgREST refuses media types it cannot read. No header
+/// means JSON.
+fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let media = ct
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media == "application/json" || media.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(RestError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "PGRST107",
+            format!(
+                "Content-Type not acceptable: {}; RPC bodies are application/json",
+                String::from_utf8_lossy(ct.as_bytes())
+            ),
+        ))
     }
 }
 
@@ -503,6 +562,9 @@ pub(crate) async fn call_rpc(
             "content-profile"
         },
     )?;
+    if method == Method::POST {
+        check_content_type(&headers)?;
+    }
     let args: serde_json::Map<String, serde_json::Value> = if method == Method::GET {
         q.iter()
             .filter(|(k, _)| k != "apikey")
