@@ -121,9 +121,13 @@ impl AppError {
                     };
                 }
                 "PT409" => return AppError::VersionConflict,
-                // Connection exceptions and "terminating connection" (admin shutdown, crash,
-                // cannot connect now): the database went away, not a bug of ours.
-                c if c.starts_with("08") || c.starts_with("57P") => {
+                // No working session: connection exceptions (08), "terminating connection"
+                // (57P: admin shutdown, crash, cannot connect now), insufficient resources such
+                // as too many connections (53), and what a connection attempt meets when the
+                // database refuses sessions (55000 "not currently accepting connections",
+                // 3D000 no such database, 28 authentication). The database is unavailable, not
+                // the request wrong.
+                c if session_lost(c) => {
                     tracing::warn!(code = c, "database connection lost");
                     return AppError::Unavailable;
                 }
@@ -161,6 +165,21 @@ impl AppError {
             }
         }
     }
+}
+
+/// Whether a SQLSTATE means "no working database session" rather than a refused request:
+/// connection exceptions (class 08), "terminating connection" (57P: admin shutdown, crash,
+/// cannot connect now), insufficient resources such as too many connections (class 53), and
+/// what a connection attempt meets when the database refuses sessions (55000 "not currently
+/// accepting connections", 3D000 no such database, class 28 authentication). Both `/v1` and
+/// `/rest/v1` answer these with 503. Codes: PostgreSQL's "Appendix A. Error Codes".
+pub(crate) fn session_lost(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08")
+        || sqlstate.starts_with("57P")
+        || sqlstate.starts_with("53")
+        || sqlstate.starts_with("28")
+        || sqlstate == "55000"
+        || sqlstate == "3D000"
 }
 
 impl IntoResponse for AppError {

@@ -143,6 +143,14 @@ impl RestError {
             };
         };
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+        if crate::error::session_lost(&code) {
+            tracing::warn!(code = %code, "database session lost");
+            return RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PGRST001",
+                "Database client error. Retrying the connection.",
+            );
+        }
         let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
         let status = if code == "42501" {
             if has_token {
