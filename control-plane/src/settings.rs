@@ -29,7 +29,9 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_DATA_DIR", default_value = ".sourcegate")]
     pub data_dir: PathBuf,
 
-    /// Let `POST /v1/origins/test` probe private, loopback and link-local addresses
+    /// Let `POST /v1/origins/test` probe private, loopback and link-local addresses, and let
+    /// documents name such hosts (the request connections get the GUC
+    /// `sourcegate.allow_private_origins = on`, read by `app_private.validate_config`)
     /// (tests and drills only: this re-opens the SSRF hole the check closes).
     #[arg(long, env = "SOURCEGATE_ALLOW_PRIVATE_ORIGINS")]
     pub allow_private_origins: bool,
