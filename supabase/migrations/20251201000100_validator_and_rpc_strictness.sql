@@ -341,7 +341,7 @@ GRANT EXECUTE ON FUNCTION app_private.json_integer(jsonb), app_private.raise_inv
 -- update_app_config: p_force, no-op refusal, reason limit, SECURITY INVOKER.
 -- ---------------------------------------------------------------------------
 DROP FUNCTION IF EXISTS public.update_app_config(text, jsonb, text, bigint);
-CREATE FUNCTION public.update_app_config(
+CREATE OR REPLACE FUNCTION public.update_app_config(
   p_key text,
   p_value jsonb,
   p_reason text DEFAULT NULL,
