@@ -214,7 +214,7 @@ fn valid_doc() -> impl Strategy<Value = Value> {
         good_url(),
         any::<bool>(),
         0.0f64..=100.0,
-        prop::option::of(health_check()),
+        prop::option::weighted(0.7, health_check()),
         prop::option::of((1u32..10, 0.0f64..60.0, 60.0f64..600.0)),
         prop::option::of(0u64..1_000_000),
         any::<bool>(),
@@ -267,11 +267,66 @@ const PATHS: &[&[&str]] = &[
     &["version"],
 ];
 
+/// Values at and around the limits of the field at `path` (one step inside and outside each bound).
+fn boundary(path: &[&str]) -> Vec<Value> {
+    let nums = |v: &[f64]| v.iter().map(|f| json!(f)).collect::<Vec<_>>();
+    let ints = |v: &[i64]| v.iter().map(|i| json!(i)).collect::<Vec<_>>();
+    match path {
+        ["canaryPercent"] => nums(&[-0.001, 0.0, 0.001, 99.999, 100.0, 100.001]),
+        ["healthCheck", "intervalSecs"] => nums(&[
+            4.0,
+            4.999,
+            4.999_999_999,
+            5.0,
+            5.000_001,
+            86_399.999,
+            86_400.0,
+            86_400.001,
+        ]),
+        ["healthCheck", "timeoutMs"] => {
+            let mut v = ints(&[99, 100, 101, 599_999, 600_000, 600_001, 4_999, 5_000]);
+            v.extend(nums(&[100.0, 150.5]));
+            v
+        }
+        ["healthCheck", "healthyThreshold" | "unhealthyThreshold"]
+        | ["outlierDetection", "consecutiveFailures"] => {
+            let mut v = ints(&[-1, 0, 1, 2, 4_294_967_295, 4_294_967_296]);
+            v.push(json!(1.0));
+            v
+        }
+        ["outlierDetection", "baseEjectionSecs" | "maxEjectionSecs"] => nums(&[
+            -0.001, 0.0, 0.001, 29.999, 30.0, 300.0, 300.001, 86_400.0, 86_400.001,
+        ]),
+        ["version"] => {
+            let mut v = ints(&[-1, 0, 1, 9_007_199_254_740_991, 9_007_199_254_740_992]);
+            v.extend(nums(&[1.0, 1e16]));
+            v
+        }
+        _ => vec![json!(null)],
+    }
+}
+
+const NUMERIC_PATHS: &[&[&str]] = &[
+    &["canaryPercent"],
+    &["healthCheck", "intervalSecs"],
+    &["healthCheck", "timeoutMs"],
+    &["healthCheck", "healthyThreshold"],
+    &["healthCheck", "unhealthyThreshold"],
+    &["outlierDetection", "consecutiveFailures"],
+    &["outlierDetection", "baseEjectionSecs"],
+    &["outlierDetection", "maxEjectionSecs"],
+    &["version"],
+];
+
 #[derive(Debug, Clone)]
 enum Mutation {
     None,
     Set(&'static [&'static str], Value),
     Remove(&'static [&'static str]),
+    /// `healthCheck` = `{intervalSecs, timeoutMs: intervalSecs × 1000 + delta}` (timeout vs interval).
+    TimeoutVsInterval(f64, i64),
+    /// `outlierDetection` = `{baseEjectionSecs: base, maxEjectionSecs: base + delta}`.
+    MaxVsBase(f64, f64),
     /// Pad the document to `MAX_DOCUMENT_BYTES + delta` (text form) with `unit` repeated.
     Pad(i64, &'static str),
     NotAnObject(Value),
@@ -282,7 +337,14 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         2 => Just(Mutation::None),
         3 => (path.clone(), url().prop_map(Value::from)).prop_map(|(p, v)| Mutation::Set(p, v)),
-        6 => (path.clone(), odd_value()).prop_map(|(p, v)| Mutation::Set(p, v)),
+        4 => (path.clone(), odd_value()).prop_map(|(p, v)| Mutation::Set(p, v)),
+        6 => prop::sample::select(NUMERIC_PATHS)
+            .prop_flat_map(|p| (Just(p), prop::sample::select(boundary(p))))
+            .prop_map(|(p, v)| Mutation::Set(p, v)),
+        2 => (prop::sample::select(vec![4.9, 5.0, 5.5, 60.0, 600.0, 600.5]), -1i64..=1)
+            .prop_map(|(i, d)| Mutation::TimeoutVsInterval(i, d)),
+        1 => (prop::sample::select(vec![0.0, 10.0, 30.0, 299.5, 86_400.0]), prop::sample::select(vec![-0.001, 0.0, 0.001]))
+            .prop_map(|(b, d)| Mutation::MaxVsBase(b, d)),
         2 => (path, Just(())).prop_map(|(p, ())| Mutation::Remove(p)),
         2 => (-3i64..=3, prop::sample::select(vec!["x", "é", "\n", "\"", "\u{1}", "€", "\\"]))
             .prop_map(|(d, u)| Mutation::Pad(d, u)),
@@ -315,6 +377,17 @@ fn apply(mut doc: Value, m: &Mutation) -> Value {
             if let Some(o) = cur.as_object_mut() {
                 o.remove(*last);
             }
+            doc
+        }
+        Mutation::TimeoutVsInterval(interval, delta) => {
+            #[allow(clippy::cast_possible_truncation)]
+            let ms = (interval * 1000.0).round() as i64 + delta;
+            doc["healthCheck"] = json!({"intervalSecs": interval, "timeoutMs": ms});
+            doc
+        }
+        Mutation::MaxVsBase(base, delta) => {
+            doc["outlierDetection"] =
+                json!({"baseEjectionSecs": base, "maxEjectionSecs": base + delta});
             doc
         }
         Mutation::Pad(delta, unit) => {
@@ -358,6 +431,9 @@ async fn sql_verdict(
     }
 }
 
+/// Generated documents per run (each checked with private origins allowed and not): about 20 s.
+const CASES: u32 = 2000;
+
 #[test]
 fn rust_and_sql_validators_agree() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -377,7 +453,7 @@ fn rust_and_sql_validators_agree() {
     let conns = RefCell::new((strict, lax));
     let counts = RefCell::new([0usize; 3]); // accepted, refused, private-only
     let mut runner = TestRunner::new(Config {
-        cases: 1500,
+        cases: CASES,
         failure_persistence: None,
         ..Config::default()
     });
@@ -421,7 +497,7 @@ fn rust_and_sql_validators_agree() {
         .unwrap();
     let c = counts.borrow();
     eprintln!(
-        "validator_diff: 1500 documents × 2 settings in {:.1} s: {} accepted, {} refused, {} refused only for a private host",
+        "validator_diff: {CASES} documents × 2 settings in {:.1} s: {} accepted, {} refused, {} refused only for a private host",
         started.elapsed().as_secs_f64(),
         c[0],
         c[1],
