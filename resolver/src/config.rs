@@ -665,7 +665,7 @@ fn check_origin_url(field: &'static str, s: &str, allow_private: bool) -> Result
     }
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
         match inner.split_once(']') {
-            Some((h, after)) if after.is_empty() => (h, None),
+            Some((h, "")) => (h, None),
             Some((h, after)) => match after.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
                 None => return Err(invalid(field, "malformed host")),
