@@ -207,7 +207,8 @@ impl Client {
             .await
     }
 
-    /// `PUT /v1/configs/{key}` with `expectedVersion`.
+    /// `PUT /v1/configs/{key}` with `expectedVersion` and `force` (record a document equal to
+    /// the current one; otherwise the server answers 409 `no_change`).
     ///
     /// # Errors
     /// As [`Client::get_config`]; 401/403/409/422 come back as [`CliError::Api`].
@@ -217,11 +218,13 @@ impl Client {
         value: &serde_json::Value,
         reason: Option<&str>,
         expected_version: Option<i64>,
+        force: bool,
     ) -> Result<ConfigView, CliError> {
         let body = serde_json::json!({
             "value": value,
             "reason": reason,
             "expectedVersion": expected_version,
+            "force": force,
         });
         self.call(
             reqwest::Method::PUT,
@@ -244,7 +247,7 @@ impl Client {
         .await
     }
 
-    /// `POST /v1/configs/{key}/rollback`.
+    /// `POST /v1/configs/{key}/rollback` (`force` as in [`Client::put_config`]).
     ///
     /// # Errors
     /// As [`Client::put_config`]; an unknown version is a 404 [`CliError::Api`].
@@ -254,11 +257,13 @@ impl Client {
         to_version: i64,
         reason: Option<&str>,
         expected_version: Option<i64>,
+        force: bool,
     ) -> Result<ConfigView, CliError> {
         let body = serde_json::json!({
             "toVersion": to_version,
             "reason": reason,
             "expectedVersion": expected_version,
+            "force": force,
         });
         self.call(
             reqwest::Method::POST,

@@ -143,6 +143,10 @@ pub enum Command {
         /// just before).
         #[arg(long, value_name = "N")]
         expected_version: Option<i64>,
+        /// Roll back even if that version's document equals the current one (recorded as a
+        /// new version); without it the server refuses with 409 `no_change` (exit 5).
+        #[arg(long)]
+        force: bool,
     },
     /// Follow the configuration live (Server-Sent Events): one line per version, the current
     /// one first. Reconnects by itself, resuming after the last version seen.
@@ -199,6 +203,10 @@ pub struct SetOptions {
     /// Print the document that would be sent, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Send the document even if it equals the current one (recorded as a new version);
+    /// without it the server refuses with 409 `no_change` (exit 5).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl SetMode {
@@ -283,11 +291,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             to,
             reason,
             expected_version,
+            force,
         } => {
             let before = client.get_config(MARKETPLACE_KEY).await?;
             let expected = expected_version.unwrap_or(before.version);
             let after = client
-                .rollback(MARKETPLACE_KEY, *to, reason.as_deref(), Some(expected))
+                .rollback(
+                    MARKETPLACE_KEY,
+                    *to,
+                    reason.as_deref(),
+                    Some(expected),
+                    *force,
+                )
                 .await?;
             let after = with_actor(&client, after).await;
             if g.json {
@@ -361,6 +376,7 @@ async fn set(client: &Client, json: bool, mode: &SetMode) -> Result<(), CliError
             &doc,
             opts.reason.as_deref(),
             Some(expected),
+            opts.force,
         )
         .await?;
     let after = with_actor(client, after).await;

@@ -7,7 +7,7 @@
 //! | 2 | usage error (bad flags or values; printed by clap) |
 //! | 3 | the control plane is unreachable (connection refused, DNS, TLS, timeout) |
 //! | 4 | unauthorized (401: no or invalid token) or forbidden (403: not an admin) |
-//! | 5 | version conflict (409): the configuration changed since it was read |
+//! | 5 | conflict (409): the configuration changed since it was read (`version_conflict`), or the document equals the current one (`no_change`; `--force` sends it anyway) |
 //! | 6 | invalid configuration: refused locally before sending, or by the server (422) |
 //! | 7 | `test`: the origin did not serve a valid registry |
 
@@ -138,6 +138,11 @@ impl CliError {
             CliError::Api { status: 403, .. } => {
                 Some("the token is valid but its user is not an admin".into())
             }
+            CliError::Api { status: 409, body } if body.code == "no_change" => Some(
+                "the configuration already is this document, nothing was changed: \
+                 pass --force to record it as a new version anyway"
+                    .into(),
+            ),
             CliError::Api { status: 409, .. } => Some(
                 "someone changed the configuration meanwhile: run `sourcegate status` and retry"
                     .into(),
@@ -258,6 +263,14 @@ mod tests {
     #[test]
     fn hints() {
         assert!(api(401, "unauthorized").hint().unwrap().contains("--token"));
+        assert!(api(409, "no_change").hint().unwrap().contains("--force"));
+        assert!(
+            api(409, "version_conflict")
+                .hint()
+                .unwrap()
+                .contains("retry")
+        );
+        assert_eq!(api(409, "no_change").exit_code(), exit::CONFLICT);
         let missing = CliError::InvalidDocument(ConfigError::Missing {
             field: "cdnUrl",
             why: "x",

@@ -342,7 +342,8 @@ async fn the_actor_is_named_in_text_and_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_what_each_origin_answers() {
-    let cp = control_plane(false).await;
+    // Loopback origins in the document: the server must allow private origins.
+    let cp = control_plane(true).await;
     let url = cp.server.base_url();
     let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
         .await
@@ -679,4 +680,28 @@ async fn help_reads_well() {
     assert!(r.stdout.contains("--percent"), "{r:?}");
     let r = sg("http://127.0.0.1:9", None, &["set"]).await;
     assert_eq!(r.code, 2, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_set_or_rollback_is_refused_unless_forced() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let admin = Some(cp.admin.as_str());
+    let set = ["set", "cdn", "--cdn-url", "https://cdn.example.test/"];
+    let r = sg(&url, admin, &set).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = sg(&url, admin, &set).await;
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("409 no_change"), "{r:?}");
+    assert!(r.stderr.contains("--force"), "hint: {r:?}");
+    assert_eq!(current(&url).await["version"], 2, "nothing written");
+    let r = sg(&url, admin, &[&set[..], &["--force"]].concat()).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(current(&url).await["version"], 3);
+    let r = sg(&url, admin, &["rollback", "--to", "2"]).await;
+    assert_eq!(r.code, 5, "{r:?}");
+    assert!(r.stderr.contains("409 no_change"), "{r:?}");
+    let r = sg(&url, admin, &["rollback", "--to", "2", "--force"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(current(&url).await["version"], 4);
 }

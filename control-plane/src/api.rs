@@ -4,9 +4,9 @@
 //! |---|---|---|
 //! | `GET /v1/configs/{key}` | anyone | [`ConfigView`], `ETag: "<version>"`, 304 on `If-None-Match` |
 //! | `GET /v1/configs/{key}/events` | anyone | SSE: `id: <version>`, `event: config`, `data: <ConfigView>` |
-//! | `PUT /v1/configs/{key}` | admin | [`ConfigView`]; 409 on a stale `expectedVersion`/`If-Match` |
+//! | `PUT /v1/configs/{key}` | admin | [`ConfigView`]; 409 `version_conflict` on a stale `expectedVersion`/`If-Match`, 409 `no_change` for an unchanged document unless `force` |
 //! | `GET /v1/configs/{key}/history?limit=N` | admin | `{"items":[HistoryItem…]}`, newest first |
-//! | `POST /v1/configs/{key}/rollback` | admin | [`ConfigView`] of the new version |
+//! | `POST /v1/configs/{key}/rollback` | admin | [`ConfigView`] of the new version; 409 `no_change` unless `force` when it equals the current one |
 //! | `POST /v1/origins/test` | admin | [`OriginTestResult`] |
 //!
 //! Fleet health and telemetry (`/v1/origins/health`, `/v1/telemetry`,
@@ -182,16 +182,37 @@ pub struct PutConfig {
     /// Refuse with 409 unless the current version is this one (or use `If-Match: "N"`).
     #[serde(default)]
     pub expected_version: Option<i64>,
+    /// Record the document even if it equals the current one (otherwise 409 `no_change`).
+    #[serde(default)]
+    pub force: bool,
 }
 
-fn validate_document(key: &str, value: &serde_json::Value) -> Result<(), AppError> {
+fn invalid(e: &sourcegate::config::ConfigError) -> AppError {
+    AppError::InvalidConfig {
+        message: e.to_string(),
+        field: e.field().map(str::to_owned),
+    }
+}
+
+/// The write-time checks of a change, before the database applies the same ones in SQL
+/// (`app_private.validate_config`, `update_app_config`): the reason's length
+/// ([`sourcegate::config::validate_reason`], 1 KiB) and, for `marketplace_source`,
+/// [`sourcegate::config::validate_for_write`], private hosts allowed only with
+/// `--allow-private-origins`.
+fn validate_document(
+    state: &AppState,
+    key: &str,
+    value: &serde_json::Value,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    if let Some(r) = reason {
+        sourcegate::config::validate_reason(r).map_err(|e| invalid(&e))?;
+    }
     if key == "marketplace_source" {
-        sourcegate::config::MarketplaceConfig::from_value(value).map_err(|e| {
-            AppError::InvalidConfig {
-                message: e.to_string(),
-                field: e.field().map(str::to_owned),
-            }
-        })?;
+        let rules = sourcegate::config::WriteRules {
+            allow_private_hosts: state.settings.allow_private_origins,
+        };
+        sourcegate::config::validate_for_write(value, rules).map_err(|e| invalid(&e))?;
     }
     Ok(())
 }
@@ -240,10 +261,17 @@ pub(crate) async fn put_config(
         None => None,
     };
     let expected = body.expected_version.or(if_match);
-    validate_document(&key, &body.value)?;
-    let v = db::update_config(&mut tx, &key, &body.value, body.reason.as_deref(), expected)
-        .await
-        .map_err(|e| AppError::from_db(e, false))?;
+    validate_document(&state, &key, &body.value, body.reason.as_deref())?;
+    let v = db::update_config(
+        &mut tx,
+        &key,
+        &body.value,
+        body.reason.as_deref(),
+        expected,
+        body.force,
+    )
+    .await
+    .map_err(|e| AppError::from_db(e, false))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
     state.hub.refresh_key(&state.pool, &key).await;
     tracing::info!(%key, version = v.version, "configuration updated");
@@ -298,6 +326,9 @@ pub struct Rollback {
     /// Refuse with 409 unless the current version is this one.
     #[serde(default)]
     pub expected_version: Option<i64>,
+    /// Roll back even if that version's document equals the current one (otherwise 409 `no_change`).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// `POST /v1/configs/{key}/rollback` (admin).
@@ -322,9 +353,17 @@ pub(crate) async fn rollback(
     let reason = body
         .reason
         .unwrap_or_else(|| format!("rollback to version {}", body.to_version));
-    let v = db::update_config(&mut tx, &key, &value, Some(&reason), body.expected_version)
-        .await
-        .map_err(|e| AppError::from_db(e, false))?;
+    validate_document(&state, &key, &value, Some(&reason))?;
+    let v = db::update_config(
+        &mut tx,
+        &key,
+        &value,
+        Some(&reason),
+        body.expected_version,
+        body.force,
+    )
+    .await
+    .map_err(|e| AppError::from_db(e, false))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
     state.hub.refresh_key(&state.pool, &key).await;
     tracing::info!(%key, to = body.to_version, version = v.version, "configuration rolled back");

@@ -149,25 +149,29 @@ pub async fn fetch_config_public(
     Ok(v)
 }
 
-/// Calls `public.update_app_config` (admin check, version check, validation, audit: all in SQL).
+/// Calls `public.update_app_config` (admin check, version check, validation, no-op refusal,
+/// audit: all in SQL). `force` records a document equal to the current one as a new version.
 ///
 /// # Errors
-/// SQLSTATE 42501 (not admin), PT409 (stale version), PT422 (invalid document), others.
+/// SQLSTATE 42501 (not admin), PT409 (stale version: DETAIL `current_version=N`; unchanged
+/// document without `force`: DETAIL `no_change`), PT422 (invalid document or reason), others.
 pub async fn update_config(
     tx: &mut Transaction<'static, Postgres>,
     key: &str,
     value: &serde_json::Value,
     reason: Option<&str>,
     expected_version: Option<i64>,
+    force: bool,
 ) -> Result<ConfigView, sqlx::Error> {
     let row: ConfigRow = sqlx::query_as(
         "SELECT r.config_key, r.version, r.config_value, r.updated_at, r.updated_by
-           FROM public.update_app_config($1, $2, $3, $4) r",
+           FROM public.update_app_config($1, $2, $3, $4, $5) r",
     )
     .bind(key)
     .bind(value)
     .bind(reason)
     .bind(expected_version)
+    .bind(force)
     .fetch_one(&mut **tx)
     .await?;
     Ok(view(row))

@@ -1,7 +1,10 @@
 //! Errors of the native `/v1` API: one [`AppError`] enum, each variant with a stable JSON `code`.
 //!
 //! Database errors are mapped by SQLSTATE (the codes raised by
-//! `supabase/migrations/20251031000100_app_config.sql`); their text is logged, never echoed.
+//! `supabase/migrations/20251031000100_app_config.sql` and
+//! `20251201000100_validator_and_rpc_strictness.sql`: PT409 with DETAIL `no_change` is
+//! [`AppError::NoChange`], other PT409 [`AppError::VersionConflict`]); their text is logged,
+//! never echoed, except PT422's own validation message.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +25,12 @@ pub enum AppError {
     /// 409 `version_conflict`: the expected version is stale; nothing was changed.
     #[error("version conflict: the configuration changed since the expected version")]
     VersionConflict,
+    /// 409 `no_change`: the document equals the current one (ignoring `version`); nothing was
+    /// written. Send `force: true` to record it as a new version anyway.
+    #[error(
+        "no change: the document equals the current version (send \"force\": true to record it anyway)"
+    )]
+    NoChange,
     /// 422 `invalid_config`: the document was refused; `field` names the offending field.
     #[error("{message}")]
     InvalidConfig {
@@ -74,7 +83,7 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::VersionConflict => StatusCode::CONFLICT,
+            AppError::VersionConflict | AppError::NoChange => StatusCode::CONFLICT,
             AppError::InvalidConfig { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest(_) | AppError::ForbiddenTarget(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -92,6 +101,7 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::VersionConflict => "version_conflict",
+            AppError::NoChange => "no_change",
             AppError::InvalidConfig { .. } => "invalid_config",
             AppError::BadRequest(_) => "bad_request",
             AppError::ForbiddenTarget(_) => "forbidden_target",
@@ -120,7 +130,19 @@ impl AppError {
                         AppError::Forbidden
                     };
                 }
-                "PT409" => return AppError::VersionConflict,
+                "PT409" => {
+                    // `update_app_config` marks an unchanged document with DETAIL 'no_change'
+                    // (a stale version carries 'current_version=N').
+                    let no_change = db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .and_then(|e| e.detail())
+                        == Some("no_change");
+                    return if no_change {
+                        AppError::NoChange
+                    } else {
+                        AppError::VersionConflict
+                    };
+                }
                 // No working session: connection exceptions (08), "terminating connection"
                 // (57P: admin shutdown, crash, cannot connect now), insufficient resources such
                 // as too many connections (53), and what a connection attempt meets when the

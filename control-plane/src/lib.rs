@@ -601,10 +601,16 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
             (Some(pg), url)
         }
     };
+    let mut request_options: sqlx::postgres::PgConnectOptions = request_url.parse()?;
+    if settings.allow_private_origins {
+        // Read by `app_private.validate_config`: documents naming private/loopback hosts are
+        // accepted on this server's connections only (default off, as on a Supabase project).
+        request_options = request_options.options([("sourcegate.allow_private_origins", "on")]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(settings.db_pool_size.max(2))
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&request_url)
+        .connect_with(request_options)
         .await?;
     if generated {
         let path = settings.data_dir.join("jwt-secret");

@@ -8,7 +8,9 @@
 //!   result has 0 or more than 1 rows);
 //! - `POST /rest/v1/rpc/get_marketplace_config` (also `GET`): the raw `jsonb` document;
 //! - `POST /rest/v1/rpc/update_app_config` with named arguments `p_key`, `p_value`,
-//!   `p_reason`, `p_expected_version`: the updated row as an object.
+//!   `p_reason`, `p_expected_version` (a JSON integer: `1.0` or `"1"` is 400 `22P02`, nothing
+//!   written), `p_force` (boolean, default false): the updated row as an object; an unchanged
+//!   document is 409 `PT409` with `details: "no_change"` unless `p_force`.
 //!
 //! Keys and roles: an `apikey` header (or `?apikey=`) is required, as Supabase's gateway does
 //! (401 "No API key found in request"); any non-empty key is accepted, since it grants nothing
@@ -551,6 +553,38 @@ fn function_not_found(name: &str, args: &[String]) -> RestError {
     )
 }
 
+/// A JSON value as PostgreSQL's input functions would see it (strings unquoted).
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `p_expected_version` (a `bigint`): only a JSON integer or `null`. A float (`1.0`, `1e0`) is
+/// refused with `22P02` as PostgreSQL's `int8in` refuses its text (what real PostgREST answers,
+/// HTTP 400), never read as "absent"; an integer outside `bigint` is `22003`. A string is refused
+/// too, `22P02`: stricter than real PostgREST, whose `json_to_record` coerces `"7"` to 7.
+fn expected_version_arg(v: Option<&serde_json::Value>) -> Result<Option<i64>, RestError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+        Some(serde_json::Value::Number(n)) if n.is_u64() => Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "22003",
+            format!("value \"{n}\" is out of range for type bigint"),
+        )),
+        Some(other) => Err(RestError::new(
+            StatusCode::BAD_REQUEST,
+            "22P02",
+            format!(
+                "invalid input syntax for type bigint: \"{}\"",
+                json_text(other)
+            ),
+        )),
+    }
+}
+
 /// `POST /rest/v1/rpc/{function}` (and `GET` for the stable one).
 pub(crate) async fn call_rpc(
     State(state): State<AppState>,
@@ -627,7 +661,13 @@ pub(crate) async fn call_rpc(
             ))
         }
         "update_app_config" if method == Method::POST => {
-            const ALLOWED: [&str; 4] = ["p_key", "p_value", "p_reason", "p_expected_version"];
+            const ALLOWED: [&str; 5] = [
+                "p_key",
+                "p_value",
+                "p_reason",
+                "p_expected_version",
+                "p_force",
+            ];
             if arg_names.iter().any(|a| !ALLOWED.contains(&a.as_str()))
                 || !args.contains_key("p_key")
                 || !args.contains_key("p_value")
@@ -651,21 +691,18 @@ pub(crate) async fn call_rpc(
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
                 Some(other) => Some(other.to_string()),
             };
-            let expected = match args.get("p_expected_version") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(serde_json::Value::Number(n)) => n.as_i64(),
-                Some(serde_json::Value::String(s)) => Some(s.parse::<i64>().map_err(|_| {
-                    RestError::new(
-                        StatusCode::BAD_REQUEST,
-                        "22P02",
-                        format!("invalid input syntax for type bigint: \"{s}\""),
-                    )
-                })?),
-                Some(_) => {
+            let expected = expected_version_arg(args.get("p_expected_version"))?;
+            let force = match args.get("p_force") {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(other) => {
                     return Err(RestError::new(
                         StatusCode::BAD_REQUEST,
                         "22P02",
-                        "p_expected_version must be a bigint",
+                        format!(
+                            "invalid input syntax for type boolean: \"{}\"",
+                            json_text(other)
+                        ),
                     ));
                 }
             };
@@ -674,12 +711,13 @@ pub(crate) async fn call_rpc(
                 .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
             let written_key = key.clone();
             let row: Option<String> = sqlx::query_scalar(
-                "SELECT row_to_json(r)::text FROM public.update_app_config($1, $2, $3, $4) r",
+                "SELECT row_to_json(r)::text FROM public.update_app_config($1, $2, $3, $4, $5) r",
             )
             .bind(key)
             .bind(value)
             .bind(reason)
             .bind(expected)
+            .bind(force)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;

@@ -31,8 +31,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
 
     /// Let `POST /v1/origins/test` and the health probes reach private, loopback, link-local and
-    /// other non-global addresses (tests and drills only: this lifts the outbound guard's
-    /// address check, `crate::guard`).
+    /// other non-global addresses (this lifts the outbound guard's address check,
+    /// `crate::guard`), and let documents name such hosts (the request connections get the GUC
+    /// `sourcegate.allow_private_origins = on`, read by `app_private.validate_config`). Tests and
+    /// drills only.
     #[arg(long, env = "SOURCEGATE_ALLOW_PRIVATE_ORIGINS")]
     pub allow_private_origins: bool,
 

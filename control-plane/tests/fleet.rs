@@ -171,7 +171,8 @@ fn doc(git: &str, cdn: Option<&str>) -> Value {
         "gitUrl": git,
         "healthCheckEnabled": true,
         "fallbackOnError": true,
-        "healthCheck": {"intervalSecs": 0.05, "timeoutMs": 1000, "healthyThreshold": 1, "unhealthyThreshold": 2}
+        // The shortest interval a document may ask for (5 s); one probe flips the state.
+        "healthCheck": {"intervalSecs": 5, "timeoutMs": 1000, "healthyThreshold": 1, "unhealthyThreshold": 1}
     });
     if let Some(cdn) = cdn {
         d["type"] = json!("hybrid");
@@ -188,6 +189,11 @@ async fn start_probing(git: &str) -> Ctx {
     {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
+        // Loopback origins: allowed on this connection only, as the service allows them below.
+        sqlx::query("SET sourcegate.allow_private_origins = on")
+            .execute(&mut c)
+            .await
+            .unwrap();
         sqlx::query(
             "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
         )
@@ -233,9 +239,9 @@ async fn health(ctx: &Ctx) -> Value {
     r.json().await.unwrap()
 }
 
-/// Polls the health view until `pred` holds (10 s at most).
+/// Polls the health view until `pred` holds (15 s at most: three 5 s probe intervals).
 async fn wait_health(ctx: &Ctx, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let h = health(ctx).await;
         if pred(&h) {
@@ -296,7 +302,7 @@ async fn origin_health_follows_the_document_and_flips_unhealthy_then_healthy() {
     })
     .await;
 
-    // The CDN fails: unhealthy after two failed probes, with the error; then healthy again.
+    // The CDN fails: unhealthy after a failed probe, with the error; then healthy again.
     cdn.set_fault(Fault::Status(503));
     let h = wait_health(&ctx, "cdn unhealthy", |h| {
         origin(h, "cdn").is_some_and(|o| o["healthy"] == false)

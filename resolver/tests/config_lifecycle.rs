@@ -243,7 +243,7 @@ async fn invalid_and_stale_documents_never_replace_the_current_one() {
             json!({"type": "git", "gitUrl": "file:///etc/passwd", "version": 6}),
             Some("gitUrl"),
         ),
-        (json!(["not", "an", "object"]), None),
+        (json!(["not", "an", "object"]), Some("value")),
     ] {
         p.set(Some(bad.clone()));
         match r.reload_config().await {

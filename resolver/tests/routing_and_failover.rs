@@ -279,12 +279,13 @@ async fn active_health_checks_route_around_and_recover() {
         &git,
         &cdn,
         json!({"type": "cdn", "healthCheckEnabled": true,
-               "healthCheck": {"intervalSecs": 0.05, "timeoutMs": 500, "unhealthyThreshold": 2, "healthyThreshold": 2, "path": REGISTRY_PATH}}),
+               // The shortest interval a document may ask for (5 s); one probe flips the state.
+               "healthCheck": {"intervalSecs": 5, "timeoutMs": 500, "unhealthyThreshold": 1, "healthyThreshold": 1, "path": REGISTRY_PATH}}),
     );
     let r = resolver(&git, d);
     r.resolve_url(REGISTRY_PATH).await.unwrap();
     cdn.set_fault(Fault::Status(503));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while r.health()[1].healthy {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -294,7 +295,7 @@ async fn active_health_checks_route_around_and_recover() {
     }
     let h = &r.health()[1];
     assert_eq!(h.last_error.as_deref(), Some("HTTP 503"));
-    assert!(h.last_check.is_some() && h.response_time_ms.is_some() && h.checks >= 2);
+    assert!(h.last_check.is_some() && h.response_time_ms.is_some() && h.checks >= 1);
     let res = r.resolve(REGISTRY_PATH).unwrap();
     assert_eq!(res.origin, OriginKind::Git);
     assert_eq!(

@@ -266,7 +266,9 @@ function confirmChange({ title, text, from, to }) {
 }
 
 function reportWriteError(r) {
-  if (r.status === 409) {
+  if (r.status === 409 && r.body && r.body.code === 'no_change') {
+    notice('No change: the configuration already is this document. Nothing was written.', 'info');
+  } else if (r.status === 409) {
     notice('Changed by another admin — reload to see the current version before changing it again. Nothing was overwritten.', 'error', {
       label: 'Reload',
       run: () => {

@@ -1,0 +1,536 @@
+//! One document validator, two implementations: the Rust write-time check
+//! (`sourcegate::config::validate_for_write`, used by the control plane and, minus the
+//! private-host rule, by every resolver) and the SQL `app_private.validate_config` (the only
+//! check on a Supabase project). Generated documents — valid ones and near-misses with one
+//! field mutated — go through both, with private origins allowed and not (the GUC
+//! `sourcegate.allow_private_origins`, as the control plane sets it). Both must accept the same
+//! documents and, when they refuse, name the same field (SQL: PT422 with `COLUMN` = field).
+//!
+//! The SQL receives what the control plane sends it: `serde_json`'s serialization of the value.
+
+mod common;
+
+use std::cell::RefCell;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value, json};
+use sourcegate::config::{WriteRules, document_text_len, limits, validate_for_write};
+use sourcegate_control_plane::embedded::testing;
+use sqlx::Connection;
+
+/// Valid origin URLs with public hosts.
+const PUBLIC_URLS: &[&str] = &[
+    "https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/",
+    "https://cdn.example.com",
+    "HTTPS://Example.COM:8443/a/b;c=d/~e",
+    "http://g/",
+    "https://xn--bcher-kva.example/",
+    "https://a-b.c0/%41/",
+    "https://8.8.8.8/",
+    "https://[2606:4700::1]:443/x",
+    "https://172.32.0.1/",
+    "https://[2001:4860:4860::8888]/",
+    "https://localhost.example/",
+];
+
+/// Valid origin URLs whose host is private: they pass only with private origins allowed.
+const PRIVATE_URLS: &[&str] = &[
+    "http://127.0.0.1:9/git/",
+    "http://localhost:8080/",
+    "http://a.localhost/",
+    "http://10.0.0.1/",
+    "http://172.31.255.255/",
+    "http://192.168.0.1/",
+    "http://169.254.169.254/",
+    "http://100.64.0.1/",
+    "http://0.0.0.0/",
+    "http://224.0.0.1/",
+    "http://255.255.255.255/",
+    "http://[::1]:8080/",
+    "http://[::]/",
+    "http://[fe80::1]/",
+    "http://[fd12:3456::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:8.8.8.8]/",
+    "http://[64:ff9b::a00:1]/",
+    "http://[2001:db8::1]/",
+    "http://[ff02::1]/",
+    "http://[::7f00:1]/",
+];
+
+fn good_url() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        4 => prop::sample::select(PUBLIC_URLS),
+        1 => prop::sample::select(PRIVATE_URLS),
+    ]
+}
+
+/// Near-misses: each refused for one reason.
+const BAD_URLS: &[&str] = &[
+    "https://x y/",
+    "https://x/a b",
+    "ftp://x/",
+    "https://user:pw@x/",
+    "https://user@x/",
+    "https://x/?q",
+    "https://x/#f",
+    "https://x\u{202e}/",
+    "https://x/\u{200f}",
+    "https://x/\u{2066}",
+    "https://x/\u{7}",
+    "https://x/\u{7f}",
+    "https://x/\u{85}",
+    "https://bücher.example/",
+    "https://x/é",
+    "https://x:0/",
+    "https://x:65536/",
+    "https://x:/",
+    "https://x:8a/",
+    "https://1.2.3.256/",
+    "https://010.0.0.1/",
+    "https://0x7f.1/",
+    "https://2130706433/",
+    "https://1.2.3/",
+    "https://[::1/",
+    "https://[1.2.3.4]/",
+    "https://[::1]x/",
+    "https://[]/",
+    "https://[::g]/",
+    "https://[1::2::3]/",
+    "https://[1:2:3:4:5:6:7:8:9]/",
+    "https://[::1%25eth0]/",
+    "https://-x/",
+    "https://x-/",
+    "https://a..b/",
+    "https://g./",
+    "https://x\\y/",
+    "https:///x",
+    "https://",
+    "https:",
+    "//x/",
+    "x",
+    "",
+    "https://x/<script>",
+    "https://x/\"",
+    "https://x/{a}",
+];
+
+fn url() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => good_url().prop_map(str::to_owned),
+        2 => prop::sample::select(BAD_URLS).prop_map(str::to_owned),
+        1 => "https?://[a-z0-9.:\\[\\]@-]{0,12}(/[a-z0-9%?#. -]{0,6})?",
+    ]
+}
+
+/// Numbers and other values near the limits, and values of the wrong JSON type.
+fn odd_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec![
+            json!(null),
+            json!(true),
+            json!("5"),
+            json!([]),
+            json!({}),
+            json!(-1),
+            json!(0),
+            json!(0.0),
+            json!(1),
+            json!(4.999),
+            json!(5),
+            json!(5.0),
+            json!(5.5),
+            json!(99),
+            json!(99.5),
+            json!(100),
+            json!(100.0),
+            json!(101),
+            json!(4999),
+            json!(5000),
+            json!(59_999),
+            json!(60_000),
+            json!(86_400),
+            json!(86_400.5),
+            json!(600_000),
+            json!(600_001),
+            json!(4_294_967_295_u64),
+            json!(4_294_967_296_u64),
+            json!(9_007_199_254_740_991_u64),
+            json!(9_007_199_254_740_992_u64),
+            json!(1e16),
+            json!(1.5e-7),
+            json!(-0.0),
+            json!(""),
+            json!("git"),
+            json!("cdn"),
+            json!("cloudflare"),
+            json!("hybrid"),
+            json!("canary"),
+            json!("s3"),
+            json!(["git"]),
+            json!(["cdn", "git"]),
+            json!(["ipfs"]),
+            json!([1]),
+            json!("ping"),
+            json!("/health"),
+            json!("//evil/"),
+            json!("https://evil/"),
+            json!("a\u{202e}b"),
+            json!("a\nb"),
+        ]),
+        (0.0f64..200_000.0).prop_map(|f| json!(f)),
+        (-10i64..700_000).prop_map(|i| json!(i)),
+    ]
+}
+
+fn health_check() -> impl Strategy<Value = Value> {
+    (
+        5.0f64..120.0,
+        100u64..4_000,
+        1u32..5,
+        1u32..5,
+        prop::option::of("[a-z/.-]{0,12}"),
+    )
+        .prop_map(|(interval, timeout, healthy, unhealthy, path)| {
+            let mut h = json!({
+                "intervalSecs": interval,
+                "timeoutMs": timeout,
+                "healthyThreshold": healthy,
+                "unhealthyThreshold": unhealthy,
+            });
+            if let Some(p) = path {
+                h["path"] = json!(p);
+            }
+            h
+        })
+}
+
+/// A document that both validators should accept (when its hosts are public).
+fn valid_doc() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec!["git", "cdn", "cloudflare", "hybrid", "canary"]),
+        good_url(),
+        good_url(),
+        any::<bool>(),
+        0.0f64..=100.0,
+        prop::option::weighted(0.7, health_check()),
+        prop::option::of((1u32..10, 0.0f64..60.0, 60.0f64..600.0)),
+        prop::option::of(0u64..1_000_000),
+        any::<bool>(),
+    )
+        .prop_map(|(ty, git, cdn, cloudflare, pct, hc, od, version, flags)| {
+            let mut d = json!({"type": ty, "gitUrl": git});
+            d[if cloudflare { "cloudflareUrl" } else { "cdnUrl" }] = json!(cdn);
+            if ty == "canary" {
+                d["canaryPercent"] = json!(pct);
+            }
+            if ty == "hybrid" {
+                d["priority"] = json!(if flags { ["git", "cdn"] } else { ["cdn", "git"] });
+            }
+            if let Some(h) = hc {
+                d["healthCheck"] = h;
+            }
+            if let Some((f, base, max)) = od {
+                d["outlierDetection"] =
+                    json!({"consecutiveFailures": f, "baseEjectionSecs": base, "maxEjectionSecs": max});
+            }
+            if let Some(v) = version {
+                d["version"] = json!(v);
+            }
+            d["healthCheckEnabled"] = json!(flags);
+            d["fallbackOnError"] = json!(!flags);
+            d
+        })
+}
+
+/// Where a mutation lands.
+const PATHS: &[&[&str]] = &[
+    &["type"],
+    &["gitUrl"],
+    &["cdnUrl"],
+    &["cloudflareUrl"],
+    &["canaryPercent"],
+    &["priority"],
+    &["healthCheck"],
+    &["healthCheck", "intervalSecs"],
+    &["healthCheck", "timeoutMs"],
+    &["healthCheck", "healthyThreshold"],
+    &["healthCheck", "unhealthyThreshold"],
+    &["healthCheck", "path"],
+    &["outlierDetection"],
+    &["outlierDetection", "consecutiveFailures"],
+    &["outlierDetection", "baseEjectionSecs"],
+    &["outlierDetection", "maxEjectionSecs"],
+    &["healthCheckEnabled"],
+    &["fallbackOnError"],
+    &["version"],
+];
+
+/// Values at and around the limits of the field at `path` (one step inside and outside each bound).
+fn boundary(path: &[&str]) -> Vec<Value> {
+    let nums = |v: &[f64]| v.iter().map(|f| json!(f)).collect::<Vec<_>>();
+    let ints = |v: &[i64]| v.iter().map(|i| json!(i)).collect::<Vec<_>>();
+    match path {
+        ["canaryPercent"] => nums(&[-0.001, 0.0, 0.001, 99.999, 100.0, 100.001]),
+        ["healthCheck", "intervalSecs"] => nums(&[
+            4.0,
+            4.999,
+            4.999_999_999,
+            5.0,
+            5.000_001,
+            86_399.999,
+            86_400.0,
+            86_400.001,
+        ]),
+        ["healthCheck", "timeoutMs"] => {
+            let mut v = ints(&[99, 100, 101, 599_999, 600_000, 600_001, 4_999, 5_000]);
+            v.extend(nums(&[100.0, 150.5]));
+            v
+        }
+        ["healthCheck", "healthyThreshold" | "unhealthyThreshold"]
+        | ["outlierDetection", "consecutiveFailures"] => {
+            let mut v = ints(&[-1, 0, 1, 2, 4_294_967_295, 4_294_967_296]);
+            v.push(json!(1.0));
+            v
+        }
+        ["outlierDetection", "baseEjectionSecs" | "maxEjectionSecs"] => nums(&[
+            -0.001, 0.0, 0.001, 29.999, 30.0, 300.0, 300.001, 86_400.0, 86_400.001,
+        ]),
+        ["version"] => {
+            let mut v = ints(&[-1, 0, 1, 9_007_199_254_740_991, 9_007_199_254_740_992]);
+            v.extend(nums(&[1.0, 1e16]));
+            v
+        }
+        _ => vec![json!(null)],
+    }
+}
+
+const NUMERIC_PATHS: &[&[&str]] = &[
+    &["canaryPercent"],
+    &["healthCheck", "intervalSecs"],
+    &["healthCheck", "timeoutMs"],
+    &["healthCheck", "healthyThreshold"],
+    &["healthCheck", "unhealthyThreshold"],
+    &["outlierDetection", "consecutiveFailures"],
+    &["outlierDetection", "baseEjectionSecs"],
+    &["outlierDetection", "maxEjectionSecs"],
+    &["version"],
+];
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    None,
+    Set(&'static [&'static str], Value),
+    Remove(&'static [&'static str]),
+    /// `healthCheck` = `{intervalSecs, timeoutMs: intervalSecs × 1000 + delta}` (timeout vs interval).
+    TimeoutVsInterval(f64, i64),
+    /// `outlierDetection` = `{baseEjectionSecs: base, maxEjectionSecs: base + delta}`.
+    MaxVsBase(f64, f64),
+    /// Pad the document to `MAX_DOCUMENT_BYTES + delta` (text form) with `unit` repeated.
+    Pad(i64, &'static str),
+    NotAnObject(Value),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let path = prop::sample::select(PATHS);
+    prop_oneof![
+        2 => Just(Mutation::None),
+        3 => (path.clone(), url().prop_map(Value::from)).prop_map(|(p, v)| Mutation::Set(p, v)),
+        4 => (path.clone(), odd_value()).prop_map(|(p, v)| Mutation::Set(p, v)),
+        6 => prop::sample::select(NUMERIC_PATHS)
+            .prop_flat_map(|p| (Just(p), prop::sample::select(boundary(p))))
+            .prop_map(|(p, v)| Mutation::Set(p, v)),
+        2 => (prop::sample::select(vec![4.9, 5.0, 5.5, 60.0, 600.0, 600.5]), -1i64..=1)
+            .prop_map(|(i, d)| Mutation::TimeoutVsInterval(i, d)),
+        1 => (prop::sample::select(vec![0.0, 10.0, 30.0, 299.5, 86_400.0]), prop::sample::select(vec![-0.001, 0.0, 0.001]))
+            .prop_map(|(b, d)| Mutation::MaxVsBase(b, d)),
+        2 => (path, Just(())).prop_map(|(p, ())| Mutation::Remove(p)),
+        2 => (-3i64..=3, prop::sample::select(vec!["x", "é", "\n", "\"", "\u{1}", "€", "\\"]))
+            .prop_map(|(d, u)| Mutation::Pad(d, u)),
+        1 => prop::sample::select(vec![json!([]), json!("doc"), json!(1), json!(null)])
+            .prop_map(Mutation::NotAnObject),
+    ]
+}
+
+fn apply(mut doc: Value, m: &Mutation) -> Value {
+    match m {
+        Mutation::None => doc,
+        Mutation::Set(path, v) => {
+            let (last, parents) = path.split_last().expect("non-empty path");
+            let mut cur = &mut doc;
+            for p in parents {
+                if !cur[*p].is_object() {
+                    cur[*p] = json!({});
+                }
+                cur = &mut cur[*p];
+            }
+            cur[*last] = v.clone();
+            doc
+        }
+        Mutation::Remove(path) => {
+            let (last, parents) = path.split_last().expect("non-empty path");
+            let mut cur = &mut doc;
+            for p in parents {
+                cur = &mut cur[*p];
+            }
+            if let Some(o) = cur.as_object_mut() {
+                o.remove(*last);
+            }
+            doc
+        }
+        Mutation::TimeoutVsInterval(interval, delta) => {
+            #[allow(clippy::cast_possible_truncation)]
+            let ms = (interval * 1000.0).round() as i64 + delta;
+            doc["healthCheck"] = json!({"intervalSecs": interval, "timeoutMs": ms});
+            doc
+        }
+        Mutation::MaxVsBase(base, delta) => {
+            doc["outlierDetection"] =
+                json!({"baseEjectionSecs": base, "maxEjectionSecs": base + delta});
+            doc
+        }
+        Mutation::Pad(delta, unit) => {
+            doc["pad"] = json!("");
+            let empty = document_text_len(&doc);
+            let unit_len = document_text_len(&json!(unit)) - 2;
+            let target = i64::try_from(limits::MAX_DOCUMENT_BYTES).unwrap() + delta;
+            let room = usize::try_from(target).unwrap().saturating_sub(empty);
+            let mut pad = unit.repeat(room / unit_len);
+            pad.push_str(&"x".repeat(room % unit_len));
+            doc["pad"] = json!(pad);
+            doc
+        }
+        Mutation::NotAnObject(v) => v.clone(),
+    }
+}
+
+/// The SQL verdict: `Ok` or the field named by PT422's `COLUMN`.
+async fn sql_verdict(
+    c: &mut sqlx::PgConnection,
+    doc: &Value,
+) -> Result<Result<(), String>, String> {
+    match sqlx::query("SELECT app_private.validate_config('marketplace_source', $1)")
+        .bind(doc)
+        .execute(&mut *c)
+        .await
+    {
+        Ok(_) => Ok(Ok(())),
+        Err(e) => {
+            let Some(db) = e.as_database_error() else {
+                return Err(format!("not a database error: {e}"));
+            };
+            let pg = db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .ok_or("not a PostgreSQL error")?;
+            if pg.code() != "PT422" {
+                return Err(format!("SQLSTATE {} {}", pg.code(), pg.message()));
+            }
+            Ok(Err(pg.column().unwrap_or("<no column>").to_owned()))
+        }
+    }
+}
+
+/// Generated documents per run (each checked with private origins allowed and not): about 20 s.
+const CASES: u32 = 2000;
+
+#[test]
+fn rust_and_sql_validators_agree() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_db, strict, lax) = rt.block_on(async {
+        let db = testing::fresh_database().await.expect("test database");
+        let strict = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
+        let mut lax = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
+        sqlx::query("SET sourcegate.allow_private_origins = on")
+            .execute(&mut lax)
+            .await
+            .unwrap();
+        (db, strict, lax)
+    });
+    let conns = RefCell::new((strict, lax));
+    let counts = RefCell::new([0usize; 3]); // accepted, refused, private-only
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let started = std::time::Instant::now();
+    runner
+        .run(&(valid_doc(), mutation()), |(doc, m)| {
+            let doc = apply(doc, &m);
+            let mut conns = conns.borrow_mut();
+            let (strict, lax) = &mut *conns;
+            let mut verdicts = Vec::new();
+            for (allow, conn) in [(false, strict), (true, lax)] {
+                let rust = validate_for_write(
+                    &doc,
+                    WriteRules {
+                        allow_private_hosts: allow,
+                    },
+                )
+                .map(|_| ())
+                .map_err(|e| e.field().unwrap_or("<none>").to_owned());
+                let sql = rt
+                    .block_on(sql_verdict(conn, &doc))
+                    .map_err(TestCaseError::fail)?;
+                prop_assert_eq!(
+                    &rust,
+                    &sql,
+                    "allow_private={} mutation={:?} doc={}",
+                    allow,
+                    m,
+                    doc.to_string().chars().take(600).collect::<String>()
+                );
+                verdicts.push(rust.is_ok());
+            }
+            let mut c = counts.borrow_mut();
+            match (verdicts[0], verdicts[1]) {
+                (true, _) => c[0] += 1,
+                (false, true) => c[2] += 1,
+                (false, false) => c[1] += 1,
+            }
+            Ok(())
+        })
+        .unwrap();
+    let c = counts.borrow();
+    eprintln!(
+        "validator_diff: {CASES} documents × 2 settings in {:.1} s: {} accepted, {} refused, {} refused only for a private host",
+        started.elapsed().as_secs_f64(),
+        c[0],
+        c[1],
+        c[2]
+    );
+    // The generator must exercise all three outcomes, or the agreement proves little.
+    assert!(c[0] > 100 && c[1] > 100 && c[2] > 50, "{c:?}");
+}
+
+/// The size limit is measured on the text PostgreSQL stores: the Rust count equals
+/// `octet_length(v::text)` for documents with escapes, non-ASCII and numbers of every form.
+#[test]
+fn document_text_len_matches_postgres() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db = testing::fresh_database().await.expect("test database");
+        let mut c = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
+        let docs = [
+            json!({"a": 1, "b": [1, 2.5, -0.0, 1e16, 1.5e-7, 1e300, -12.5], "c": {}, "d": []}),
+            json!({"s": "é€😀\"\\\n\r\t\u{1}\u{1f}\u{7f}/", "t": true, "f": false, "n": null}),
+            json!([{"x": {"y": [[], {}]}}, 18_446_744_073_709_551_615_u64, i64::MIN]),
+            json!({"dup": 1, "k\"ey": "v"}),
+        ];
+        for d in docs {
+            let pg: i32 = sqlx::query_scalar("SELECT octet_length(($1::jsonb)::text)")
+                .bind(&d)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(document_text_len(&d), usize::try_from(pg).unwrap(), "{d}");
+        }
+    });
+}
