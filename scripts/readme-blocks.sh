@@ -33,7 +33,8 @@
 #   (100 installs, 2 s phases, Git quota 4/s), unless the block passes those knobs itself.
 # - Skipped, with the reason printed: `bash scripts/test.sh` (it runs this script),
 #   `cargo test` (run by scripts/test.sh), `cargo install` / `cargo build` (the binaries are
-#   built here), `cargo bench` and `cp_bench` (benchmarks: their targets are checked to exist).
+#   built here), `cargo bench`, `cp_bench` and `bash bench/…` (benchmarks: their targets or
+#   scripts are checked to exist).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -297,6 +298,11 @@ extract() {
       if (console) { if (line !~ /^\$ /) next; line = substr(line, 3) }
       if (line ~ /^[[:space:]]*bash scripts\/test\.sh/) {
         print "__skip \"bash scripts/test.sh\" \"it runs this harness\""
+        next
+      }
+      if (line ~ /^[[:space:]]*bash bench\//) {
+        split(line, w, /[[:space:]]+/); script = (w[1] == "bash") ? w[2] : w[3]
+        printf "[ -f \"$__root/%s\" ] || __fail \"%s is missing\"; __skip \"bash %s\" \"a benchmark; the script exists\"\n", script, script, script
         next
       }
       print line

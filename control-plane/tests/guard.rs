@@ -80,6 +80,13 @@ async fn start_probing(stored: Value, allow_private: bool) -> Ctx {
     {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
+        // The write-time validator refuses loopback hosts unless private origins are allowed:
+        // store the document as a server that allowed them would have (or a row written before
+        // the rule), so the prober's own guard is what is tested here.
+        sqlx::query("SET sourcegate.allow_private_origins = on")
+            .execute(&mut c)
+            .await
+            .unwrap();
         sqlx::query(
             "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
         )
@@ -178,7 +185,25 @@ async fn loopback_origins_written_by_an_admin_are_never_connected_to_without_all
             json!({"value": doc(&git, Some(&cdn)), "reason": "private origins"}),
         )
         .await;
-    assert_eq!(r.status(), 200);
+    // First line: the write-time validator refuses private hosts on this server.
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "gitUrl");
+    // Second line, tested here: a row that names them anyway (written while private origins
+    // were allowed, or before the rule) reaches the prober, whose guard must refuse it.
+    {
+        let mut c = superuser(&ctx).await;
+        sqlx::query("SET sourcegate.allow_private_origins = on")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
+        )
+        .bind(doc(&git, Some(&cdn)))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
 
     // Three probes of each origin (one at once, then every 5 s): all refused before connecting.
     let h = wait_admin_health(&ctx, 20, "three refused probes of each origin", |h| {
