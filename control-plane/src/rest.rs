@@ -677,11 +677,36 @@ mod tests {
     #[test]
     fn parse_read_query_refusals_carry_postgrest_codes() {
         let cases = [
-            ("app_config_v2", "select=*", StatusCode::NOT_FOUND, "PGRST205"),
-            ("app_config", "select=password", StatusCode::BAD_REQUEST, "42703"),
-            ("app_config", "config_key=fts.x", StatusCode::BAD_REQUEST, "PGRST100"),
-            ("app_config", "order=version.up", StatusCode::BAD_REQUEST, "PGRST100"),
-            ("app_config", "limit=-1", StatusCode::BAD_REQUEST, "PGRST100"),
+            (
+                "app_config_v2",
+                "select=*",
+                StatusCode::NOT_FOUND,
+                "PGRST205",
+            ),
+            (
+                "app_config",
+                "select=password",
+                StatusCode::BAD_REQUEST,
+                "42703",
+            ),
+            (
+                "app_config",
+                "config_key=fts.x",
+                StatusCode::BAD_REQUEST,
+                "PGRST100",
+            ),
+            (
+                "app_config",
+                "order=version.up",
+                StatusCode::BAD_REQUEST,
+                "PGRST100",
+            ),
+            (
+                "app_config",
+                "limit=-1",
+                StatusCode::BAD_REQUEST,
+                "PGRST100",
+            ),
         ];
         for (table, query, status, code) in cases {
             assert_eq!(

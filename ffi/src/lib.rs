@@ -663,7 +663,8 @@ pub unsafe extern "C" fn sg_resolver_new(
         non_null(out, "out")?;
         // SAFETY: per this function's contract.
         let json = unsafe { c_str(options_json, "options_json") }?;
-        let opts = parse_options_json(json).map_err(|m| Failure::new(sg_status::InvalidOptions, m))?;
+        let opts =
+            parse_options_json(json).map_err(|m| Failure::new(sg_status::InvalidOptions, m))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sourcegate-worker")

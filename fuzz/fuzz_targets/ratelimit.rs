@@ -50,9 +50,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(input) = Input::split(data) else {
         return;
     };
-    let Some(now) = SystemTime::UNIX_EPOCH
-        .checked_add(Duration::new(input.now_secs, input.now_nanos % 1_000_000_000))
-    else {
+    let Some(now) = SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+        input.now_secs,
+        input.now_nanos % 1_000_000_000,
+    )) else {
         return;
     };
     let mut headers = HeaderMap::new();

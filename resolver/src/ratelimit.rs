@@ -135,8 +135,14 @@ mod tests {
         }
         // As in the crashing input: an unparsable Retry-After, then the huge reset.
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("S,uvaAdy, 07:28:00 GM"));
-        h.insert("x-ratelimit-reset", HeaderValue::from_static("9223372036854775808"));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("S,uvaAdy, 07:28:00 GM"),
+        );
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("9223372036854775808"),
+        );
         assert_eq!(requested_wait(&h, now), None);
     }
 
