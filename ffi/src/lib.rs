@@ -461,8 +461,9 @@ pub struct Options {
 ///
 /// # Errors
 /// The message [`sg_resolver_new`] stores for [`sg_last_error_message`] with
-/// [`sg_status::InvalidOptions`] (`invalid options JSON: …`) when `json` is not a JSON object
-/// of the documented field types.
+/// [`sg_status::InvalidOptions`] (`invalid options JSON: …`) when `json` is not JSON of the
+/// documented shape and field types. (Like any derived serde struct it also takes the
+/// sequence form: `[]` parses as empty options; see `fuzz/README.md`.)
 #[doc(hidden)]
 pub fn parse_options_json(json: &str) -> Result<Options, String> {
     serde_json::from_str(json).map_err(|e| format!("invalid options JSON: {e}"))
