@@ -474,6 +474,33 @@ fn build_select(t: &Table, q: &[(String, String)]) -> Result<(String, Vec<String
     ))
 }
 
+/// Parses the query string of `GET /rest/v1/{table}` (`select=`, `col=op.value` filters,
+/// `order=`, `limit=`, `offset=`; `apikey=` is skipped) into the SQL it runs and that SQL's
+/// text bind parameters (`$1`, `$2`, … in order). Pure: no database, no auth; the handler runs
+/// the same code after its key and JWT checks. Public for the fuzz target
+/// (`fuzz/fuzz_targets/rest_query.rs`).
+///
+/// `raw_query` is the part after `?`, still percent-encoded (`None` when there is none).
+/// Identifiers in the SQL come only from this module's table and column lists; every value
+/// from the query is a bind parameter.
+///
+/// # Errors
+/// The HTTP status and PostgREST code the request is refused with: 404 `PGRST205` for an
+/// unknown table, 400 `42703` for an unknown column, 400 `PGRST100` for a filter, order,
+/// limit or offset that does not parse.
+#[doc(hidden)]
+pub fn parse_read_query(
+    table: &str,
+    raw_query: Option<&str>,
+) -> Result<(String, Vec<String>), (StatusCode, String)> {
+    let q = query_pairs(raw_query);
+    let t = TABLES
+        .iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| (StatusCode::NOT_FOUND, "PGRST205".to_owned()))?;
+    build_select(t, &q).map_err(|e| (e.status, e.body.code.unwrap_or_default()))
+}
+
 /// `GET /rest/v1/{table}`.
 pub(crate) async fn read_table(
     State(state): State<AppState>,
@@ -755,4 +782,68 @@ pub(crate) fn not_found(path: &str) -> RestError {
         "PGRST125",
         format!("Invalid path specified in request URL: {path}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_read_query_builds_the_handlers_sql() {
+        let (sql, params) = parse_read_query(
+            "app_config",
+            Some("config_key=eq.marketplace_source&select=config_value&order=version.desc&limit=1&apikey=k"),
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT coalesce(json_agg(t), '[]'::json)::text, count(*) FROM (SELECT \"config_value\" \
+             FROM public.\"app_config\" WHERE \"config_key\" = CAST($1 AS text) \
+             ORDER BY \"version\" DESC LIMIT 1) t"
+        );
+        assert_eq!(params, ["marketplace_source"]);
+    }
+
+    #[test]
+    fn parse_read_query_refusals_carry_postgrest_codes() {
+        let cases = [
+            (
+                "app_config_v2",
+                "select=*",
+                StatusCode::NOT_FOUND,
+                "PGRST205",
+            ),
+            (
+                "app_config",
+                "select=password",
+                StatusCode::BAD_REQUEST,
+                "42703",
+            ),
+            (
+                "app_config",
+                "config_key=fts.x",
+                StatusCode::BAD_REQUEST,
+                "PGRST100",
+            ),
+            (
+                "app_config",
+                "order=version.up",
+                StatusCode::BAD_REQUEST,
+                "PGRST100",
+            ),
+            (
+                "app_config",
+                "limit=-1",
+                StatusCode::BAD_REQUEST,
+                "PGRST100",
+            ),
+        ];
+        for (table, query, status, code) in cases {
+            assert_eq!(
+                parse_read_query(table, Some(query)),
+                Err((status, code.to_owned())),
+                "{table}?{query}"
+            );
+        }
+    }
 }

@@ -431,9 +431,12 @@ fn on_runtime_thread() -> bool {
 }
 
 /// The options of [`sg_resolver_new`], as JSON (camelCase; unknown fields are ignored).
+///
+/// Public only so that [`parse_options_json`] can return it; its fields stay private.
+#[doc(hidden)]
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct Options {
+pub struct Options {
     default_git_url: Option<String>,
     control_plane_url: Option<String>,
     control_plane_token: Option<String>,
@@ -450,6 +453,20 @@ struct Options {
     health_checks: Option<bool>,
     health_check_path: Option<String>,
     push: Option<bool>,
+}
+
+/// Parses the options JSON of [`sg_resolver_new`], without starting anything: the pure first
+/// step of that function, public for the fuzz target (`fuzz/fuzz_targets/ffi_options.rs`) and
+/// tests, which can then reach it without unsafe C calls.
+///
+/// # Errors
+/// The message [`sg_resolver_new`] stores for [`sg_last_error_message`] with
+/// [`sg_status::InvalidOptions`] (`invalid options JSON: …`) when `json` is not JSON of the
+/// documented shape and field types. (Like any derived serde struct it also takes the
+/// sequence form: `[]` parses as empty options; see `fuzz/README.md`.)
+#[doc(hidden)]
+pub fn parse_options_json(json: &str) -> Result<Options, String> {
+    serde_json::from_str(json).map_err(|e| format!("invalid options JSON: {e}"))
 }
 
 fn parse_url(field: &str, s: &str) -> Result<url::Url, Failure> {
@@ -647,12 +664,8 @@ pub unsafe extern "C" fn sg_resolver_new(
         non_null(out, "out")?;
         // SAFETY: per this function's contract.
         let json = unsafe { c_str(options_json, "options_json") }?;
-        let opts: Options = serde_json::from_str(json).map_err(|e| {
-            Failure::new(
-                sg_status::InvalidOptions,
-                format!("invalid options JSON: {e}"),
-            )
-        })?;
+        let opts =
+            parse_options_json(json).map_err(|m| Failure::new(sg_status::InvalidOptions, m))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sourcegate-worker")

@@ -29,23 +29,60 @@ pub fn is_rate_limited(kind: OriginKind, status: u16) -> bool {
 /// Reads `Retry-After` (seconds or HTTP-date) first, then `x-ratelimit-reset` (epoch seconds).
 /// `now` is the wall clock used for the absolute forms. `None` when neither header is usable.
 pub fn requested_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(v) = headers
+    if let Some(wait) = headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now))
     {
-        let v = v.trim();
-        if let Ok(secs) = v.parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
-        if let Ok(at) = httpdate::parse_http_date(v) {
-            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
-        }
+        return Some(wait);
     }
-    let reset = headers
+    headers
         .get("x-ratelimit-reset")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())?;
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+        .and_then(|v| parse_ratelimit_reset(v, now))
+}
+
+/// The wait a `Retry-After` value asks for: delay-seconds (`120`) or an HTTP-date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 9110 §10.2.3), surrounding whitespace ignored.
+///
+/// `now` is the wall clock the HTTP-date form is measured from; a date in the past gives
+/// [`Duration::ZERO`]. `None` when the value is neither form. No capping (see [`cooldown`]).
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use sourcegate::ratelimit::parse_retry_after;
+/// assert_eq!(parse_retry_after(" 120 ", SystemTime::now()), Some(Duration::from_secs(120)));
+/// assert_eq!(parse_retry_after("soon", SystemTime::now()), None);
+/// ```
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The wait an `x-ratelimit-reset` value asks for: the reset time in UTC epoch seconds
+/// (GitHub's REST API), minus `now`; a time in the past gives [`Duration::ZERO`].
+///
+/// `None` when the value (surrounding whitespace ignored) is not an unsigned integer, or is a
+/// time the platform clock cannot represent. No capping (see [`cooldown`]).
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use sourcegate::ratelimit::parse_ratelimit_reset;
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// assert_eq!(parse_ratelimit_reset("1700000300", now), Some(Duration::from_secs(300)));
+/// assert_eq!(parse_ratelimit_reset("-1", now), None);
+/// ```
+pub fn parse_ratelimit_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let reset = value.trim().parse::<u64>().ok()?;
+    // `checked_add`: a reset past what `SystemTime` holds (here from 2^63 s) is refused rather
+    // than panicking (found by `fuzz/fuzz_targets/ratelimit.rs`).
+    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(reset))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -82,6 +119,31 @@ mod tests {
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
         h.insert("x-ratelimit-reset", HeaderValue::from_static("1700000300"));
         assert_eq!(requested_wait(&h, now), Some(Duration::from_secs(300)));
+    }
+
+    /// Fuzz regression (`fuzz/corpus/ratelimit/crash-reset-overflow`): a reset beyond what
+    /// `SystemTime` can hold panicked with "overflow when adding duration to `SystemTime`".
+    #[test]
+    fn ratelimit_reset_beyond_the_clock_is_ignored() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for v in ["9223372036854775808", "18446744073709551615"] {
+            assert_eq!(parse_ratelimit_reset(v, now), None, "{v}");
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-reset", HeaderValue::from_static(v));
+            assert_eq!(requested_wait(&h, now), None, "{v}");
+            assert_eq!(cooldown(requested_wait(&h, now), 0.0), DEFAULT_COOLDOWN);
+        }
+        // As in the crashing input: an unparsable Retry-After, then the huge reset.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("S,uvaAdy, 07:28:00 GM"),
+        );
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("9223372036854775808"),
+        );
+        assert_eq!(requested_wait(&h, now), None);
     }
 
     #[test]
