@@ -13,6 +13,8 @@
 #   FUZZ_RUNS=N   also stop each target after N executions (libFuzzer `-runs=N`); with
 #                 SECONDS_PER_TARGET=0 this is a run bounded by executions only.
 #   CARGO_BUILD_JOBS=N   limits the build's parallelism, as for any cargo build.
+#   FUZZ_FEATURES=rest   also builds and runs `rest_query` (it links the whole control plane,
+#                 about doubling the build; `.ci/run` leaves it out, long runs include it).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"
@@ -26,15 +28,24 @@ fi
 # cargo-fuzz has no --locked: check first that fuzz/Cargo.lock needs no update.
 cargo +nightly metadata --locked --format-version 1 >/dev/null
 
-echo "== cargo +nightly fuzz build"
+# FUZZ_FEATURES=rest adds `rest_query` (it links the whole control plane: a much longer build).
+features=()
+if [ -n "${FUZZ_FEATURES:-}" ]; then features=(--features "$FUZZ_FEATURES"); fi
+
+echo "== cargo +nightly fuzz build ${features[*]}"
 start=$(date +%s)
-cargo +nightly fuzz build
+cargo +nightly fuzz build "${features[@]}"
 echo "   built in $(($(date +%s) - start)) s"
 
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
   mapfile -t targets < <(cargo +nightly fuzz list)
+  if [[ " ${FUZZ_FEATURES:-} " != *" rest "* ]]; then
+    targets=("${targets[@]/rest_query}")
+    mapfile -t targets < <(printf '%s\n' "${targets[@]}" | grep -v '^$')
+    echo "   (rest_query left out: run with FUZZ_FEATURES=rest to include it)"
+  fi
 fi
 
 dict_for() {
@@ -58,7 +69,7 @@ for t in "${targets[@]}"; do
   log="target/logs/$t.log"
   echo "== fuzz $t (${secs}s${FUZZ_RUNS:+, at most $FUZZ_RUNS runs}; log fuzz/$log)"
   start=$(date +%s)
-  if cargo +nightly fuzz run "$t" "$work" "corpus/$t" -- "${args[@]}" >"$log" 2>&1; then
+  if cargo +nightly fuzz run "${features[@]}" "$t" "$work" "corpus/$t" -- "${args[@]}" >"$log" 2>&1; then
     status=ok
   else
     status=FAILED
