@@ -171,7 +171,9 @@ impl Jwks {
 /// PostgREST's shape with `code`) with this exact message; nothing changes.
 async fn assert_refused(ctx: &Ctx, token: &str, message: &str, pgrst: &str) {
     let before = ctx.get_config().await["version"].clone();
-    let r = ctx.put(Some(token), json!({"value": cdn_doc()})).await;
+    let r = ctx
+        .put(Some(token), json!({"value": cdn_doc(), "force": true}))
+        .await;
     assert_eq!(r.status(), 401, "{message}");
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let body: Value = r.json().await.unwrap();
@@ -208,7 +210,7 @@ async fn es256_and_rs256_tokens_from_a_jwks_and_every_refusal() {
     let r = ctx
         .put(
             Some(&sign(&ec, &claims("authenticated", true))),
-            json!({"value": cdn_doc(), "reason": "ES256 admin"}),
+            json!({"value": cdn_doc(), "reason": "ES256 admin", "force": true}),
         )
         .await;
     assert_eq!(r.status(), 200);
@@ -217,7 +219,7 @@ async fn es256_and_rs256_tokens_from_a_jwks_and_every_refusal() {
     let r = ctx
         .put(
             Some(&sign(&ec, &claims("authenticated", false))),
-            json!({"value": cdn_doc()}),
+            json!({"value": cdn_doc(), "force": true}),
         )
         .await;
     assert_eq!(r.status(), 403);
@@ -244,9 +246,12 @@ async fn es256_and_rs256_tokens_from_a_jwks_and_every_refusal() {
         r.json::<Value>().await.unwrap().as_array().unwrap().len(),
         2
     );
-    // The HS256 secret keeps working alongside.
+    // The HS256 secret keeps working alongside (a different document: an unchanged one is
+    // refused as `no_change`).
+    let mut second = cdn_doc();
+    second["cdnUrl"] = json!("https://cdn2.example.com/");
     assert_eq!(
-        ctx.put(Some(&service_token()), json!({"value": cdn_doc()}))
+        ctx.put(Some(&service_token()), json!({"value": second}))
             .await
             .status(),
         200
@@ -328,7 +333,10 @@ async fn es256_and_rs256_tokens_from_a_jwks_and_every_refusal() {
     let mut long = claims("service_role", false);
     long["exp"] = (t + 10 * 365 * 86400).into();
     let r = ctx
-        .put(Some(&sign(&rsa, &long)), json!({"value": cdn_doc()}))
+        .put(
+            Some(&sign(&rsa, &long)),
+            json!({"value": cdn_doc(), "force": true}),
+        )
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(jwks.hits(), 1, "known kids never refetch");
@@ -338,7 +346,7 @@ async fn es256_and_rs256_tokens_from_a_jwks_and_every_refusal() {
     let r = ctx
         .put(
             Some(&sign(&rotated, &claims("authenticated", true))),
-            json!({"value": cdn_doc()}),
+            json!({"value": cdn_doc(), "force": true}),
         )
         .await;
     assert_eq!(r.status(), 200);
@@ -368,9 +376,12 @@ async fn an_unreachable_jwks_does_not_prevent_start() {
     drop(closed);
     let ctx = start_with(|s| s.jwks_url = Some(url)).await;
     assert_eq!(
-        ctx.put(Some(&service_token()), json!({"value": cdn_doc()}))
-            .await
-            .status(),
+        ctx.put(
+            Some(&service_token()),
+            json!({"value": cdn_doc(), "force": true})
+        )
+        .await
+        .status(),
         200,
         "HS256 works without the key set"
     );
@@ -436,7 +447,7 @@ async fn a_shared_deployment_needs_a_shared_verifier() {
             server.base_url()
         ))
         .bearer_auth(token)
-        .json(&json!({"value": cdn_doc()}))
+        .json(&json!({"value": cdn_doc(), "force": true}))
         .send()
     };
     let r = put(service_token()).await.unwrap();
