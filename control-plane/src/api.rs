@@ -280,6 +280,7 @@ pub(crate) async fn put_config(
 
 /// Query of `GET /v1/configs/{key}/history`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Maximum entries (1..=1000, default 50).
     pub limit: Option<i64>,

@@ -374,6 +374,7 @@ pub(crate) async fn post_telemetry(
 
 /// Query of `GET /v1/telemetry/summary`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
     /// Minutes to return, ending with the current one (1..=120, default 60).
     pub minutes: Option<i64>,

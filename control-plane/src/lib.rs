@@ -780,6 +780,16 @@ mod tests {
         let (s, doc) = call(get("/openapi.json")).await;
         assert_eq!(s, StatusCode::OK);
         assert!(doc["paths"]["/v1/configs/{key}/history"]["get"].is_object());
+        // Query parameters are declared in the query, not the path (OpenAPI 3: every path
+        // parameter must appear in the template).
+        for (path, name) in [
+            ("/v1/configs/{key}/history", "limit"),
+            ("/v1/telemetry/summary", "minutes"),
+        ] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let p = params.iter().find(|p| p["name"] == name).unwrap();
+            assert_eq!(p["in"], "query", "{path} {name}");
+        }
         let (s, e) = call(get("/rest/v1/app_config")).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert_eq!(e["message"], "No API key found in request");
