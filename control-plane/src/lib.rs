@@ -213,9 +213,36 @@ pub enum StartError {
         fleet::origins_health,
         fleet::post_telemetry,
         fleet::telemetry_summary
-    )
+    ),
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
+
+/// Declares how callers authenticate: a bearer JWT (`Authorization: Bearer …`, Supabase-style
+/// claims; admin routes need an admin) and Supabase's `apikey` header, which `/rest/v1` also
+/// reads. Reads of `/v1/configs` need neither.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityScheme;
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apikey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("apikey"))),
+        );
+    }
+}
 
 /// The OpenAPI document served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -780,6 +807,9 @@ mod tests {
         let (s, doc) = call(get("/openapi.json")).await;
         assert_eq!(s, StatusCode::OK);
         assert!(doc["paths"]["/v1/configs/{key}/history"]["get"].is_object());
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["apikey"]["in"], "header");
         // Query parameters are declared in the query, not the path (OpenAPI 3: every path
         // parameter must appear in the template).
         for (path, name) in [
