@@ -4,7 +4,9 @@
 # valgrind, the shortened migration drill, doc tests), the FFI header check and the Node.js
 # binding's tests (npm ci + node --test), the admin console's browser tests (Chromium from
 # Debian, installed if missing; playwright-core from npm), and every shell block of the READMEs
-# (scripts/readme-blocks.sh: the commands a newcomer copies must work as written).
+# (scripts/readme-blocks.sh: the commands a newcomer copies must work as written), the OpenAPI
+# document (openapi-spec-validator and schemathesis from PyPI in a venv under target/py,
+# scripts/schemathesis.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -31,6 +33,9 @@ cargo test --workspace --locked
 
 echo "== README shell blocks (README.md, control-plane/README.md, cli/README.md)"
 bash scripts/readme-blocks.sh
+
+echo "== OpenAPI: openapi-spec-validator and schemathesis against a live control plane"
+bash scripts/schemathesis.sh
 
 echo "== FFI header is current"
 bash ffi/check-header.sh

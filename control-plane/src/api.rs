@@ -140,9 +140,18 @@ fn snapshot_response(snap: &Snapshot, headers: &HeaderMap) -> Response {
 
 /// `GET /v1/configs/{key}`: from the in-memory snapshot when the caller's role reads
 /// `app_config` without restriction ([`crate::snapshot`]), else from the database as that role.
-#[utoipa::path(get, path = "/v1/configs/{key}",
-    params(("key" = String, Path, description = "configuration key, e.g. marketplace_source")),
-    responses((status = 200, body = ConfigView), (status = 304), (status = 404)))]
+#[utoipa::path(get, path = "/v1/configs/{key}", security((), ("bearer" = []), ("apikey" = [])),
+    params(("key" = String, Path, description = "configuration key, e.g. marketplace_source"),
+           ("If-None-Match" = Option<String>, Header, description = "ETag of the copy held (`\"N\"`, the version); 304 when current")),
+    responses(
+        (status = 200, description = "the current version; `ETag: \"N\"`", body = crate::db::ConfigView,
+         headers(("ETag" = String, description = "the version, quoted"))),
+        (status = 304, description = "the copy named by If-None-Match is current"),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn get_config(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -236,10 +245,20 @@ pub(crate) async fn admin_tx(
 }
 
 /// `PUT /v1/configs/{key}` (admin).
-#[utoipa::path(put, path = "/v1/configs/{key}", request_body = PutConfig,
-    params(("key" = String, Path, description = "configuration key")),
-    responses((status = 200, body = ConfigView), (status = 401), (status = 403),
-               (status = 409), (status = 422)))]
+#[utoipa::path(put, path = "/v1/configs/{key}", request_body = PutConfig, security(("bearer" = [])),
+    params(("key" = String, Path, description = "configuration key"),
+           ("If-Match" = Option<String>, Header, description = "expected current ETag (`\"N\"`), as `expectedVersion`")),
+    responses(
+        (status = 200, description = "the new version", body = crate::db::ConfigView),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        (status = 409, description = "`version_conflict` (stale expected version) or `no_change`", body = crate::error::ErrorSchema),
+        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
+        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
+        (status = 422, description = "document refused (`invalid_config`, `field` names the field)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn put_config(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
@@ -294,9 +313,15 @@ pub struct HistoryPage {
 }
 
 /// `GET /v1/configs/{key}/history` (admin).
-#[utoipa::path(get, path = "/v1/configs/{key}/history",
+#[utoipa::path(get, path = "/v1/configs/{key}/history", security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key"), HistoryQuery),
-    responses((status = 200, body = HistoryPage), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "audit log entries, newest first", body = HistoryPage),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
@@ -333,9 +358,20 @@ pub struct Rollback {
 }
 
 /// `POST /v1/configs/{key}/rollback` (admin).
-#[utoipa::path(post, path = "/v1/configs/{key}/rollback", request_body = Rollback,
+#[utoipa::path(post, path = "/v1/configs/{key}/rollback", request_body = Rollback, security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key")),
-    responses((status = 200, body = ConfigView), (status = 404), (status = 409)))]
+    responses(
+        (status = 200, description = "the new version (the old document, re-recorded)", body = crate::db::ConfigView),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
+        (status = 409, description = "`version_conflict` (stale expected version) or `no_change`", body = crate::error::ErrorSchema),
+        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
+        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
+        (status = 422, description = "document refused (`invalid_config`, `field` names the field)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
@@ -399,11 +435,35 @@ struct SseStream {
     _open: OpenStream,
 }
 
+/// One Server-Sent Event of `GET /v1/configs/{key}/events`, as an SSE parser hands it over
+/// (WHATWG HTML, "Server-sent events"): `event: config`, `id:` the version, `data:` the
+/// [`ConfigView`](crate::db::ConfigView) JSON on one line. Schema only: the stream is written
+/// from the snapshot's pre-serialised frame.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SseEvent {
+    /// Always `config`.
+    #[schema(example = "config")]
+    pub event: String,
+    /// The version, decimal; send it back as `Last-Event-ID` when reconnecting.
+    #[schema(example = "7")]
+    pub id: String,
+    /// The ConfigView JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// `GET /v1/configs/{key}/events` (Server-Sent Events).
-#[utoipa::path(get, path = "/v1/configs/{key}/events",
+#[utoipa::path(get, path = "/v1/configs/{key}/events", security((), ("bearer" = []), ("apikey" = [])),
     params(("key" = String, Path, description = "configuration key"),
-           ("Last-Event-ID" = Option<i64>, Header, description = "last version seen")),
-    responses((status = 200, description = "text/event-stream of `config` events")))]
+           ("Last-Event-ID" = Option<i64>, Header, description = "last version seen; newer versions are sent first")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: config`, `id: N`, `data:` the ConfigView JSON; heartbeats as comments",
+         content_type = "text/event-stream", body = SseEvent),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -504,9 +564,16 @@ pub(crate) async fn events(
 
 /// `POST /v1/origins/test` (admin): the seed's "Tester" button. Admin-only, so the service is
 /// not an open fetch proxy; the target is validated (SSRF guard) before any request is made.
-#[utoipa::path(post, path = "/v1/origins/test", request_body = OriginTestRequest,
-    responses((status = 200, body = OriginTestResult), (status = 400), (status = 401),
-               (status = 403)))]
+#[utoipa::path(post, path = "/v1/origins/test", request_body = OriginTestRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "what the origin answered (a failed fetch is `ok: false`, not an error)", body = OriginTestResult),
+        (status = 400, description = "malformed body, or a target the outbound guard refuses (`forbidden_target`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
+        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn test_origin(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -206,10 +206,10 @@ pub struct HistoryItem {
     /// `INSERT`, `UPDATE` or `DELETE`.
     pub op: String,
     /// Document before the change.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub old_value: Option<serde_json::Value>,
     /// Document after the change.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub new_value: Option<serde_json::Value>,
     /// `auth.uid()` of the writer.
     pub changed_by: Option<Uuid>,

@@ -300,16 +300,27 @@ fn guarded_health(resolver: &Resolver, guard: &OutboundGuard) -> Vec<OriginHealt
 }
 
 /// `GET /v1/origins/health`: the control plane's own probes of the configured origins
-/// ([`PublicHealthView`] for anyone, [`HealthView`] for an admin).
-#[utoipa::path(get, path = "/v1/origins/health",
-    responses((status = 200, body = HealthView, description = "HealthView for an admin token, PublicHealthView otherwise"),
-              (status = 401, description = "invalid token"),
-              (status = 503, description = "probes not started yet")))]
+/// ([`PublicHealthView`] for anyone, [`HealthView`] for an admin); 404 `not_found` when the
+/// probes are off (`--origin-probes false`), 503 `unavailable` before they have started.
+#[utoipa::path(get, path = "/v1/origins/health", security((), ("bearer" = []), ("apikey" = [])),
+    responses(
+        (status = 200, description = "origin verdicts; an admin's token adds `rateLimitedForSecs`, `lastCheck`, `responseTimeMs`, `lastError`, `checks` to each origin (HealthView)",
+         body = PublicHealthView),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 404, description = "origin health checks are off on this control plane (`not_found`)", body = crate::error::ErrorSchema),
+        (status = 503, description = "probes not started yet (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn origins_health(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let admin = caller_is_admin(&state, &headers).await?;
+    if !state.settings.origin_probes {
+        // Nothing is probed: the resource does not exist here (the console says so on 404).
+        return Err(AppError::NotFound(
+            "origin health checks are off on this control plane (--origin-probes false)".into(),
+        ));
+    }
     let resolver = state.fleet.probe().ok_or(AppError::Unavailable)?;
     let version = resolver.config().version;
     let origins = guarded_health(resolver, &state.guard);
@@ -331,10 +342,14 @@ pub(crate) async fn origins_health(
 
 /// `POST /v1/telemetry` (no auth): one resolver's counters since its previous report
 /// (body: [`TelemetryReport`], at most [`TELEMETRY_MAX_BYTES`]).
-#[utoipa::path(post, path = "/v1/telemetry",
-    request_body(content = Object, description = "TelemetryReport: installHash (64 hex), configVersion, mode, sdk, intervalSecs, origins.{git,cdn}.{requests,failures,rateLimited}, fallbacks, errors, latencyMs.{p50,p99,mean}; counts are deltas"),
-    responses((status = 204, description = "accepted"), (status = 400), (status = 413),
-               (status = 429)))]
+#[utoipa::path(post, path = "/v1/telemetry", security(()),
+    request_body(content = Object, content_type = "application/json", description = "TelemetryReport: installHash (64 hex), configVersion, mode, sdk, intervalSecs, origins.{git,cdn}.{requests,failures,rateLimited}, fallbacks, errors, latencyMs.{p50,p99,mean}; counts are deltas"),
+    responses(
+        (status = 204, description = "accepted"),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
+        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn post_telemetry(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -382,8 +397,14 @@ pub struct SummaryQuery {
 
 /// `GET /v1/telemetry/summary?minutes=N` (admin): per-minute, per-origin fleet counts and the
 /// installs per mode and version.
-#[utoipa::path(get, path = "/v1/telemetry/summary", params(SummaryQuery),
-    responses((status = 200, body = Summary), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/v1/telemetry/summary", params(SummaryQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "per-minute, per-origin fleet counts", body = Summary),
+        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
+        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn telemetry_summary(
     State(state): State<AppState>,
     headers: HeaderMap,

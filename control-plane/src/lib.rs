@@ -47,6 +47,7 @@ pub mod extract;
 pub mod fleet;
 pub mod guard;
 pub mod observability;
+pub mod openapi;
 pub mod origins;
 pub mod rest;
 pub mod settings;
@@ -70,7 +71,6 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use utoipa::OpenApi as _;
 
 use crate::embedded::{EmbeddedOptions, EmbeddedPostgres};
 use crate::error::AppError;
@@ -197,56 +197,9 @@ pub enum StartError {
     },
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(
-        title = "Sourcegate control plane",
-        description = "Remote configuration of the marketplace source. PostgREST-compatible reads live under /rest/v1 (see PostgREST's docs)."
-    ),
-    paths(
-        api::get_config,
-        api::put_config,
-        api::history,
-        api::rollback,
-        api::events,
-        api::test_origin,
-        fleet::origins_health,
-        fleet::post_telemetry,
-        fleet::telemetry_summary
-    ),
-    modifiers(&SecuritySchemes)
-)]
-struct ApiDoc;
-
-/// Declares how callers authenticate: a bearer JWT (`Authorization: Bearer …`, Supabase-style
-/// claims; admin routes need an admin) and Supabase's `apikey` header, which `/rest/v1` also
-/// reads. Reads of `/v1/configs` need neither.
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::SecurityScheme;
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "apikey",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("apikey"))),
-        );
-    }
-}
-
-/// The OpenAPI document served at `/openapi.json`.
+/// The OpenAPI document served at `/openapi.json` (see [`openapi`](crate::openapi)).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    openapi::document()
 }
 
 /// `GET /live`: the process answers (liveness; never touches the database).
