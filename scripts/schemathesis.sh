@@ -88,10 +88,11 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 run() {
   local name="$1"; shift
   echo "== schemathesis ($name): $max_examples examples per operation, seed $seed"
-  if ! "$venv/bin/st" run "$work/openapi.json" --url "$base" \
+  # From the temp dir: schemathesis keeps its cache (.schemathesis/) in the working directory.
+  if ! (cd "$work" && "$venv/bin/st" run "$work/openapi.json" --url "$base" \
       --checks "$checks" --max-examples "$max_examples" --seed "$seed" \
       --workers 2 --no-shrink --warnings off \
-      --phases examples,coverage,fuzzing --request-timeout 10 "$@"; then
+      --phases examples,coverage,fuzzing --request-timeout 10 "$@"); then
     echo "schemathesis ($name) found failures; server log tail:"
     tail -n 40 "$work/server.log"
     return 1

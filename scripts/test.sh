@@ -6,7 +6,9 @@
 # Debian, installed if missing; playwright-core from npm), and every shell block of the READMEs
 # (scripts/readme-blocks.sh: the commands a newcomer copies must work as written), the OpenAPI
 # document (openapi-spec-validator and schemathesis from PyPI in a venv under target/py,
-# scripts/schemathesis.sh).
+# scripts/schemathesis.sh), and the Supabase advisor lints over the migrations
+# (scripts/splinter.sh --self-check: supabase/lints/advisor.sql, plus Supabase's splinter when
+# its pinned file can be had; it has no licence, so it is never vendored).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -36,6 +38,9 @@ bash scripts/readme-blocks.sh
 
 echo "== OpenAPI: openapi-spec-validator and schemathesis against a live control plane"
 bash scripts/schemathesis.sh
+
+echo "== Supabase advisor lints on the migrations (our rules; splinter when its pinned file is at hand)"
+bash scripts/splinter.sh --self-check
 
 echo "== FFI header is current"
 bash ffi/check-header.sh

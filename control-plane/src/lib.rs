@@ -594,12 +594,14 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         .await?;
     if generated {
         let path = settings.data_dir.join("jwt-secret");
-        tracing::info!(path = %path.display(), "generated a development JWT secret");
-        eprintln!(
-            "sourcegate-control-plane: generated a development JWT secret in {p}\n  \
-             mint an admin token with: sourcegate-control-plane --data-dir {d} mint-token --role service_role",
-            p = path.display(),
-            d = settings.data_dir.display()
+        // One log event (text or JSON, as the operator chose), no side channel on stderr.
+        tracing::warn!(
+            path = %path.display(),
+            hint = %format!(
+                "mint an admin token with: sourcegate-control-plane --data-dir {} mint-token --role service_role",
+                settings.data_dir.display()
+            ),
+            "generated a development JWT secret"
         );
     }
     let state = AppState::new(pool.clone(), secret.clone(), settings.clone());
