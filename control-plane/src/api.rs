@@ -562,7 +562,8 @@ pub(crate) async fn events(
     Ok(resp)
 }
 
-/// `POST /v1/origins/test` (admin): the seed's "Tester" button. Admin-only, so the service is
+/// `POST /v1/origins/test` (admin): the seed's "Tester" button
+/// (docs/seed.md, S13). Admin-only, so the service is
 /// not an open fetch proxy; the target is validated (SSRF guard) before any request is made.
 #[utoipa::path(post, path = "/v1/origins/test", request_body = OriginTestRequest, security(("bearer" = [])),
     responses(

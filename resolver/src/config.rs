@@ -994,7 +994,8 @@ impl MarketplaceConfig {
         validate(value, true)
     }
 
-    /// The built-in default: Git mode on `git_url`, the seed's rule for "no config at all".
+    /// The built-in default: Git mode on `git_url`, the seed's rule for "no config at all"
+    /// (docs/seed.md, S3).
     pub fn default_git(git_url: Url) -> MarketplaceConfig {
         MarketplaceConfig {
             mode: Mode::Git,

@@ -1,4 +1,4 @@
-//! Per-resolver request statistics: the seed's counters plus per-origin counts and latency
+//! Per-resolver request statistics: the seed's counters (docs/seed.md, S11) plus per-origin counts and latency
 //! percentiles.
 //!
 //! Counted on [`crate::Resolver::fetch`] and [`crate::Resolver::report_outcome`] (one per
