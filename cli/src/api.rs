@@ -3,87 +3,12 @@
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt as _};
-use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiErrorBody, CliError, chain, root_cause};
+use crate::error::{CliError, ErrorBody, chain, root_cause};
 
-/// The key of the marketplace source configuration.
-pub const MARKETPLACE_KEY: &str = "marketplace_source";
-
-/// `GET /v1/configs/{key}`: one version of a configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfigView {
-    /// The configuration key.
-    pub key: String,
-    /// Monotonic version.
-    pub version: i64,
-    /// The document.
-    pub value: serde_json::Value,
-    /// When this version was written (RFC 3339).
-    pub updated_at: String,
-    /// Who wrote it (user id), `None` for the seed or a service token without `sub`.
-    pub updated_by: Option<String>,
-    /// Who wrote it, for people: `user <uuid>`, `service_role`, `seed`, … (see
-    /// [`crate::output::actor`]). Not sent by the server: the CLI fills it in (from the
-    /// history's `changedRole` when it may read the history) and prints it, also in `--json`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-}
-
-/// One entry of `GET /v1/configs/{key}/history`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryItem {
-    /// The version this change produced.
-    pub version: i64,
-    /// `INSERT`, `UPDATE` or `DELETE`.
-    pub op: String,
-    /// The document before.
-    pub old_value: Option<serde_json::Value>,
-    /// The document after.
-    pub new_value: Option<serde_json::Value>,
-    /// User id of the writer.
-    pub changed_by: Option<String>,
-    /// Database role of the writer.
-    pub changed_role: Option<String>,
-    /// When (RFC 3339).
-    pub changed_at: String,
-    /// The reason given.
-    pub reason: Option<String>,
-    /// Who made the change, for people (see [`crate::output::actor`]); filled in by the CLI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-}
-
-/// `GET /v1/configs/{key}/history`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryPage {
-    /// Entries, newest first.
-    pub items: Vec<HistoryItem>,
-}
-
-/// `POST /v1/origins/test`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OriginTestResult {
-    /// The probed URL.
-    pub url: String,
-    /// Whether it answered 2xx and the body was read.
-    pub ok: bool,
-    /// HTTP status, when an answer arrived.
-    pub status: Option<u16>,
-    /// Latency in milliseconds.
-    pub latency_ms: Option<f64>,
-    /// Body size.
-    pub bytes: Option<u64>,
-    /// Whether the body is a plugin registry.
-    pub valid_registry: bool,
-    /// Registry entries, when valid.
-    pub entries: Option<u64>,
-    /// Why the probe failed.
-    pub error: Option<String>,
-}
+/// The answer types of the `/v1` API and the configuration key: the wire contract, shared
+/// with the control plane that serialises them.
+pub use sourcegate_contract::{CONFIG_KEY, ConfigView, HistoryItem, HistoryPage, OriginTestResult};
 
 /// A thin client of the `/v1` API.
 ///
@@ -107,9 +32,9 @@ impl Client {
     /// ```no_run
     /// # async fn demo() -> Result<(), sourcegate_cli::CliError> {
     /// use std::time::Duration;
-    /// use sourcegate_cli::api::{Client, MARKETPLACE_KEY};
+    /// use sourcegate_cli::api::{Client, CONFIG_KEY};
     /// let c = Client::new("http://127.0.0.1:8080", None, Duration::from_secs(10))?;
-    /// let current = c.get_config(MARKETPLACE_KEY).await?;
+    /// let current = c.get_config(CONFIG_KEY).await?;
     /// println!("version {}", current.version);
     /// # Ok(()) }
     /// ```
@@ -348,8 +273,8 @@ fn unreachable(url: &str, e: &reqwest::Error) -> CliError {
 
 /// Decodes an error answer: the control plane's `{"code","message","field"}`, else a synthetic
 /// `http_<status>` code with the (truncated) body as message.
-pub fn parse_error_body(status: u16, text: &str) -> ApiErrorBody {
-    if let Ok(b) = serde_json::from_str::<ApiErrorBody>(text) {
+pub fn parse_error_body(status: u16, text: &str) -> ErrorBody {
+    if let Ok(b) = serde_json::from_str::<ErrorBody>(text) {
         return b;
     }
     let mut message: String = text.trim().chars().take(200).collect();
@@ -360,7 +285,7 @@ pub fn parse_error_body(status: u16, text: &str) -> ApiErrorBody {
             .unwrap_or("")
             .to_owned();
     }
-    ApiErrorBody {
+    ErrorBody {
         code: format!("http_{status}"),
         message,
         field: None,

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt as _;
 use sourcegate::config::OriginKind;
 
-use crate::api::{Client, ConfigView, MARKETPLACE_KEY};
+use crate::api::{CONFIG_KEY, Client, ConfigView};
 use crate::document::{self, Change, ModeChange};
 use crate::error::CliError;
 use crate::output;
@@ -248,11 +248,8 @@ async fn with_actor(client: &Client, mut view: ConfigView) -> ConfigView {
             .find(|i| i.version == view.version)
             .and_then(|i| i.changed_role);
     }
-    view.actor = Some(output::actor(
-        view.updated_by.as_deref(),
-        role.as_deref(),
-        view.version,
-    ));
+    let by = view.updated_by.map(|u| u.to_string());
+    view.actor = Some(output::actor(by.as_deref(), role.as_deref(), view.version));
     view
 }
 
@@ -277,7 +274,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Set(mode) => set(&client, g.json, mode).await,
         Command::Test { target } => test(&client, g.json, target).await,
         Command::History { limit, documents } => {
-            let mut page = client.history(MARKETPLACE_KEY, *limit).await?;
+            let mut page = client.history(CONFIG_KEY, *limit).await?;
             for item in &mut page.items {
                 item.actor = Some(output::item_actor(item));
             }
@@ -293,16 +290,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             expected_version,
             force,
         } => {
-            let before = client.get_config(MARKETPLACE_KEY).await?;
+            let before = client.get_config(CONFIG_KEY).await?;
             let expected = expected_version.unwrap_or(before.version);
             let after = client
-                .rollback(
-                    MARKETPLACE_KEY,
-                    *to,
-                    reason.as_deref(),
-                    Some(expected),
-                    *force,
-                )
+                .rollback(CONFIG_KEY, *to, reason.as_deref(), Some(expected), *force)
                 .await?;
             let after = with_actor(&client, after).await;
             if g.json {
@@ -325,7 +316,7 @@ async fn status(
     no_probe: bool,
     probe_path: &str,
 ) -> Result<(), CliError> {
-    let view = with_actor(client, client.get_config(MARKETPLACE_KEY).await?).await;
+    let view = with_actor(client, client.get_config(CONFIG_KEY).await?).await;
     let mut targets = Vec::new();
     if !no_probe {
         if let Some(u) = document::git_url(&view.value) {
@@ -350,7 +341,7 @@ async fn status(
 
 async fn set(client: &Client, json: bool, mode: &SetMode) -> Result<(), CliError> {
     let (change_mode, opts) = mode.split();
-    let current = client.get_config(MARKETPLACE_KEY).await?;
+    let current = client.get_config(CONFIG_KEY).await?;
     let change = Change {
         mode: change_mode,
         git_url: opts.git_url.clone(),
@@ -372,7 +363,7 @@ async fn set(client: &Client, json: bool, mode: &SetMode) -> Result<(), CliError
     }
     let after = client
         .put_config(
-            MARKETPLACE_KEY,
+            CONFIG_KEY,
             &doc,
             opts.reason.as_deref(),
             Some(expected),
@@ -416,7 +407,7 @@ async fn watch(client: &Client, json: bool, count: Option<u64>) -> Result<(), Cl
     let mut backoff = Duration::from_millis(500);
     let mut first = true;
     loop {
-        let stream = match client.events(MARKETPLACE_KEY, last).await {
+        let stream = match client.events(CONFIG_KEY, last).await {
             Ok(s) => s,
             // The first connection reports errors; later ones retry (like `tail -f`).
             Err(e) if first => return Err(e),

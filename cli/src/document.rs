@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 use sourcegate::config::{ConfigError, MarketplaceConfig, Mode, OriginKind};
+use sourcegate_contract::ModeInfo;
 
 /// The mode `set` switches to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +22,25 @@ pub enum ModeChange {
         /// Share on the CDN, 0–100.
         percent: f64,
     },
+}
+
+impl ModeChange {
+    /// This mode's row of the contract's mode table ([`sourcegate_contract::MODES`]).
+    pub fn info(&self) -> &'static ModeInfo {
+        let id = match self {
+            ModeChange::Git => "git",
+            ModeChange::Cdn => "cdn",
+            ModeChange::Hybrid {
+                first: OriginKind::Cdn,
+            } => "hybrid-cdn-git",
+            ModeChange::Hybrid {
+                first: OriginKind::Git,
+            } => "hybrid-git-cdn",
+            ModeChange::Canary { .. } => "canary",
+        };
+        // Every id above is in the table (tested below).
+        sourcegate_contract::mode::by_id(id).unwrap_or(&sourcegate_contract::MODES[0])
+    }
 }
 
 /// What `set` changes.
@@ -63,17 +83,11 @@ pub fn build(
     next_version: i64,
 ) -> Result<(Value, MarketplaceConfig), ConfigError> {
     let mut doc: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
-    let (ty, priority) = match change.mode {
-        ModeChange::Git => ("git", [OriginKind::Git, OriginKind::Cdn]),
-        ModeChange::Cdn => ("cdn", [OriginKind::Cdn, OriginKind::Git]),
-        ModeChange::Hybrid { first } => ("hybrid", [first, first.other()]),
-        ModeChange::Canary { .. } => ("canary", [OriginKind::Cdn, OriginKind::Git]),
-    };
-    doc.insert("type".into(), ty.into());
-    doc.insert(
-        "priority".into(),
-        Value::from(priority.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
-    );
+    // `type` and `priority` come from the contract's mode table (one table for the CLI, the
+    // console and the resolver's documents).
+    let mode = change.mode.info();
+    doc.insert("type".into(), mode.doc_type.into());
+    doc.insert("priority".into(), Value::from(mode.priority.to_vec()));
     match change.mode {
         ModeChange::Canary { percent } => {
             // Whole percents stay integers (`10`, not `10.0`), as an admin would write them.
@@ -361,5 +375,29 @@ mod tests {
         assert!(parse_origin_url("https://cdn.example").is_ok());
         assert!(parse_origin_url("ftp://cdn.example").is_err());
         assert!(parse_origin_url("cdn.example").is_err());
+    }
+
+    #[test]
+    fn every_mode_change_has_its_row_in_the_contract_table() {
+        let changes = [
+            (ModeChange::Git, "git"),
+            (ModeChange::Cdn, "cdn"),
+            (
+                ModeChange::Hybrid {
+                    first: OriginKind::Cdn,
+                },
+                "hybrid-cdn-git",
+            ),
+            (
+                ModeChange::Hybrid {
+                    first: OriginKind::Git,
+                },
+                "hybrid-git-cdn",
+            ),
+            (ModeChange::Canary { percent: 5.0 }, "canary"),
+        ];
+        for (c, id) in changes {
+            assert_eq!(c.info().id, id);
+        }
     }
 }

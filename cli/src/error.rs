@@ -15,6 +15,9 @@ use std::fmt;
 
 use sourcegate::config::ConfigError;
 
+/// The JSON error body of the control plane, `{"code","message","field"?}` (the wire contract).
+pub use sourcegate_contract::ErrorBody;
+
 /// Stable exit codes (see the module docs). Never renumbered.
 pub mod exit {
     /// Success.
@@ -35,19 +38,6 @@ pub mod exit {
     pub const ORIGIN_FAILED: u8 = 7;
 }
 
-/// The JSON error body of the control plane: `{"code","message","field"?}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct ApiErrorBody {
-    /// Stable machine-readable code (`unauthorized`, `version_conflict`, `invalid_config`…).
-    pub code: String,
-    /// Human-readable message.
-    #[serde(default)]
-    pub message: String,
-    /// The offending document field, for `invalid_config`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
 /// Everything that can make a command fail.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -65,7 +55,7 @@ pub enum CliError {
         /// HTTP status.
         status: u16,
         /// The decoded error body (or a synthetic one for non-JSON answers).
-        body: ApiErrorBody,
+        body: ErrorBody,
     },
     /// The document that would be sent does not validate; nothing was sent.
     #[error("invalid configuration, nothing was sent: {0}")]
@@ -94,7 +84,7 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
-fn describe_api(status: u16, body: &ApiErrorBody) -> String {
+fn describe_api(status: u16, body: &ErrorBody) -> String {
     let mut s = format!("the control plane answered {status} {}", body.code);
     if !body.message.is_empty() {
         s.push_str(": ");
@@ -216,7 +206,7 @@ mod tests {
     fn api(status: u16, code: &str) -> CliError {
         CliError::Api {
             status,
-            body: ApiErrorBody {
+            body: ErrorBody {
                 code: code.into(),
                 message: "m".into(),
                 field: None,
@@ -244,7 +234,7 @@ mod tests {
     fn api_error_message_names_status_code_and_field() {
         let e = CliError::Api {
             status: 422,
-            body: ApiErrorBody {
+            body: ErrorBody {
                 code: "invalid_config".into(),
                 message: "cdnUrl is required".into(),
                 field: Some("cdnUrl".into()),

@@ -64,20 +64,24 @@ pub fn actor(changed_by: Option<&str>, changed_role: Option<&str>, version: i64)
 /// The writer of `view`: its [`ConfigView::actor`] when the CLI filled it in, else derived
 /// from `updatedBy` and the version alone.
 pub fn view_actor(view: &ConfigView) -> String {
-    view.actor
-        .clone()
-        .unwrap_or_else(|| actor(view.updated_by.as_deref(), None, view.version))
+    view.actor.clone().unwrap_or_else(|| {
+        let by = view.updated_by.map(|u| u.to_string());
+        actor(by.as_deref(), None, view.version)
+    })
 }
 
 /// The writer of a history entry (see [`actor`]).
 pub fn item_actor(item: &HistoryItem) -> String {
     item.actor.clone().unwrap_or_else(|| {
-        actor(
-            item.changed_by.as_deref(),
-            item.changed_role.as_deref(),
-            item.version,
-        )
+        let by = item.changed_by.map(|u| u.to_string());
+        actor(by.as_deref(), item.changed_role.as_deref(), item.version)
     })
+}
+
+/// An instant as the product writes it everywhere: RFC 3339 in UTC, `Z`, with as many
+/// fraction digits as it has (0, 3, 6 or 9).
+pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -104,7 +108,7 @@ pub fn config_block(view: &ConfigView) -> String {
         ("CDN origin", opt(document::cdn_url(v))),
         ("Health checks", flag("healthCheckEnabled").to_owned()),
         ("Fallback on error", flag("fallbackOnError").to_owned()),
-        ("Updated", view.updated_at.clone()),
+        ("Updated", when(&view.updated_at)),
         ("Updated by", view_actor(view)),
     ])
 }
@@ -172,7 +176,7 @@ pub fn history(items: &[HistoryItem], documents: bool) -> String {
             let changes = document::diff(i.old_value.as_ref(), i.new_value.as_ref()).join("\n");
             vec![
                 i.version.to_string(),
-                i.changed_at.clone(),
+                when(&i.changed_at),
                 i.op.clone(),
                 by,
                 mode,
@@ -223,7 +227,7 @@ pub fn origin_test(r: &OriginTestResult) -> String {
 pub fn watch_line(v: &ConfigView) -> String {
     format!(
         "{}  v{}  {}  by {}",
-        v.updated_at,
+        when(&v.updated_at),
         v.version,
         document::summary(&v.value),
         view_actor(v)
@@ -241,7 +245,7 @@ mod tests {
             version: 3,
             value: json!({"type":"canary","canaryPercent":10,"gitUrl":"https://g.example/",
                           "cdnUrl":"https://c.example/","fallbackOnError":false}),
-            updated_at: "2026-11-23T18:00:00Z".into(),
+            updated_at: "2026-11-23T18:00:00Z".parse().unwrap(),
             updated_by: None,
             actor: None,
         }
@@ -296,9 +300,9 @@ mod tests {
             new_value: Some(
                 json!({"type":"cdn","gitUrl":"https://g.example/","cdnUrl":"https://c.example/"}),
             ),
-            changed_by: Some("2b6c1e9e-0000-4000-8000-000000000000".into()),
+            changed_by: Some("2b6c1e9e-0000-4000-8000-000000000000".parse().unwrap()),
             changed_role: Some("authenticated".into()),
-            changed_at: "2026-11-23T18:00:00Z".into(),
+            changed_at: "2026-11-23T18:00:00Z".parse().unwrap(),
             reason: Some("move to CDN".into()),
             actor: None,
         }];

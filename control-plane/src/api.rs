@@ -21,16 +21,19 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::AppState;
 use crate::auth::{self, AuthContext};
-use crate::db::{self, ConfigView, HistoryItem};
+use crate::db::{self, ConfigView};
 use crate::error::AppError;
 use crate::extract;
 use crate::origins::{self, OriginTestRequest, OriginTestResult};
 use crate::snapshot::{Snapshot, sse_frame};
+
+/// The wire shapes of the history page and of one Server-Sent Event (the contract crate).
+pub use sourcegate_contract::{HistoryPage, SseEvent};
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
     state
@@ -217,7 +220,7 @@ fn validate_document(
     if let Some(r) = reason {
         sourcegate::config::validate_reason(r).map_err(|e| invalid(&e))?;
     }
-    if key == "marketplace_source" {
+    if key == sourcegate_contract::CONFIG_KEY {
         let rules = sourcegate::config::WriteRules {
             allow_private_hosts: state.settings.allow_private_origins,
         };
@@ -303,13 +306,6 @@ pub(crate) async fn put_config(
 pub struct HistoryQuery {
     /// Maximum entries (1..=1000, default 50).
     pub limit: Option<i64>,
-}
-
-/// Answer of `GET /v1/configs/{key}/history`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HistoryPage {
-    /// Entries, newest first.
-    pub items: Vec<HistoryItem>,
 }
 
 /// `GET /v1/configs/{key}/history` (admin).
@@ -433,23 +429,6 @@ struct SseStream {
     last: i64,
     heartbeat: tokio::time::Interval,
     _open: OpenStream,
-}
-
-/// One Server-Sent Event of `GET /v1/configs/{key}/events`, as an SSE parser hands it over
-/// (WHATWG HTML, "Server-sent events"): `event: config`, `id:` the version, `data:` the
-/// [`ConfigView`](crate::db::ConfigView) JSON on one line. Schema only: the stream is written
-/// from the snapshot's pre-serialised frame.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SseEvent {
-    /// Always `config`.
-    #[schema(example = "config")]
-    pub event: String,
-    /// The version, decimal; send it back as `Last-Event-ID` when reconnecting.
-    #[schema(example = "7")]
-    pub id: String,
-    /// The ConfigView JSON.
-    #[schema(content_media_type = "application/json")]
-    pub data: String,
 }
 
 /// `GET /v1/configs/{key}/events` (Server-Sent Events).

@@ -6,12 +6,14 @@
 //! the SQL functions decide what the caller may do.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::auth::AuthContext;
+
+/// The wire shapes of a configuration version and of an audit-log entry (the contract crate).
+pub use sourcegate_contract::{ConfigView, HistoryItem};
 
 /// The migrations of `supabase/migrations`, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
@@ -33,23 +35,6 @@ pub async fn begin_as(
     Ok(tx)
 }
 
-/// A configuration as served by `GET /v1/configs/{key}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfigView {
-    /// The configuration key (`config_key`).
-    pub key: String,
-    /// Monotonic version, bumped by every change.
-    pub version: i64,
-    /// The JSON document (carries `"version"` too).
-    #[schema(value_type = Object)]
-    pub value: serde_json::Value,
-    /// When the version was written (RFC 3339).
-    pub updated_at: DateTime<Utc>,
-    /// Who wrote it (`auth.uid()`), `null` for the seed or a service token without `sub`.
-    pub updated_by: Option<Uuid>,
-}
-
 type ConfigRow = (String, i64, serde_json::Value, DateTime<Utc>, Option<Uuid>);
 
 fn view(r: ConfigRow) -> ConfigView {
@@ -59,6 +44,7 @@ fn view(r: ConfigRow) -> ConfigView {
         value: r.2,
         updated_at: r.3,
         updated_by: r.4,
+        actor: None,
     }
 }
 
@@ -197,30 +183,6 @@ pub async fn is_admin(tx: &mut Transaction<'static, Postgres>) -> Result<bool, s
         .await
 }
 
-/// One history entry of `GET /v1/configs/{key}/history`.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryItem {
-    /// The version this change produced (or removed, for `DELETE`).
-    pub version: i64,
-    /// `INSERT`, `UPDATE` or `DELETE`.
-    pub op: String,
-    /// Document before the change.
-    #[schema(value_type = Option<Object>)]
-    pub old_value: Option<serde_json::Value>,
-    /// Document after the change.
-    #[schema(value_type = Option<Object>)]
-    pub new_value: Option<serde_json::Value>,
-    /// `auth.uid()` of the writer.
-    pub changed_by: Option<Uuid>,
-    /// Role of the writer (`authenticated`, `service_role`, or the SQL user).
-    pub changed_role: Option<String>,
-    /// When (RFC 3339).
-    pub changed_at: DateTime<Utc>,
-    /// The reason given to `update_app_config`.
-    pub reason: Option<String>,
-}
-
 type HistoryRow = (
     i64,
     String,
@@ -261,6 +223,7 @@ pub async fn history(
             changed_role: r.5,
             changed_at: r.6,
             reason: r.7,
+            actor: None,
         })
         .collect())
 }

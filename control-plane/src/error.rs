@@ -10,6 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// The JSON body of every 4xx/5xx answer of the native `/v1` API, as declared in
+/// `/openapi.json` (schema `Error`); the contract crate's [`ErrorBody`](sourcegate_contract::ErrorBody).
+pub use sourcegate_contract::ErrorBody as ErrorSchema;
+
 /// An error answered by the native API as `{"code": "...", "message": "..."}`.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -74,24 +78,6 @@ struct ErrorBody<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
-}
-
-/// The JSON body of every 4xx/5xx answer of the native `/v1` API, as declared in
-/// `/openapi.json` (schema `Error`). Serialised by [`AppError`]'s `IntoResponse`.
-#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[schema(as = Error)]
-pub struct ErrorSchema {
-    /// Stable machine-readable code: `unauthorized`, `forbidden`, `not_found`,
-    /// `version_conflict`, `no_change`, `invalid_config`, `bad_request`, `forbidden_target`,
-    /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `unavailable`,
-    /// `internal`.
-    #[schema(example = "invalid_config")]
-    pub code: String,
-    /// Human-readable explanation (never SQL text or library internals).
-    pub message: String,
-    /// For `invalid_config`: the offending document field, e.g. `healthCheck.intervalSecs`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
 }
 
 impl AppError {

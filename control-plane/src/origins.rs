@@ -13,45 +13,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::AppError;
 use crate::guard::{GuardError, OutboundGuard};
 
+/// The request and answer of `POST /v1/origins/test` (the contract crate).
+pub use sourcegate_contract::{OriginTestRequest, OriginTestResult};
+
 /// Largest body read from an origin (bytes); a larger one is reported as an error.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Time limit of one probe (connect + headers + body).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Body of `POST /v1/origins/test`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct OriginTestRequest {
-    /// The URL to fetch (`http` or `https`).
-    pub url: String,
-}
-
-/// Result of `POST /v1/origins/test`.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OriginTestResult {
-    /// The probed URL.
-    pub url: String,
-    /// `true` when the origin answered 2xx and its whole body was read.
-    pub ok: bool,
-    /// HTTP status, when a response arrived.
-    pub status: Option<u16>,
-    /// Time from connect to the end of the body, milliseconds.
-    pub latency_ms: Option<f64>,
-    /// Body size in bytes, when read.
-    pub bytes: Option<u64>,
-    /// Whether the body is a plugin registry (JSON array of objects with string `id`, `repo`).
-    pub valid_registry: bool,
-    /// Number of registry entries, when valid.
-    pub entries: Option<usize>,
-    /// Why the probe failed, if it did.
-    pub error: Option<String>,
-}
 
 /// Validates `raw` and resolves it, through `guard`, to the address the probe will connect to.
 ///
@@ -131,7 +104,7 @@ pub async fn probe(raw: &str, guard: &Arc<OutboundGuard>) -> Result<OriginTestRe
                 match sourcegate::registry::validate_registry(&body) {
                     Ok(n) => {
                         result.valid_registry = true;
-                        result.entries = Some(n);
+                        result.entries = u64::try_from(n).ok();
                     }
                     Err(e) if result.ok => result.error = Some(e.to_string()),
                     Err(_) => {}

@@ -381,6 +381,7 @@ pub async fn read_snapshots(
                     value: r.2,
                     updated_at: r.3,
                     updated_by: r.4,
+                    actor: None,
                 },
                 r.5,
             )
@@ -400,6 +401,7 @@ mod tests {
                 value: serde_json::json!({"type": "git", "version": version}),
                 updated_at: chrono::Utc::now(),
                 updated_by: None,
+                actor: None,
             },
             format!("{{\"type\": \"git\", \"version\": {version}}}"),
         ))
