@@ -27,18 +27,7 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
     let json = serde_json::to_value(&report).unwrap();
     let phases = json["phases"].as_array().unwrap();
     let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "git",
-            "git-rate-limited",
-            "canary-10",
-            "canary-50",
-            "cdn",
-            "cdn-down",
-            "rollback-git"
-        ]
-    );
+    assert_eq!(names, sourcegate_examples::drill::PHASES);
     for p in phases {
         for key in [
             "mode",

@@ -17,7 +17,9 @@ fn config() -> toml::Table {
 fn get<'a>(t: &'a toml::Table, path: &str) -> &'a toml::Value {
     let mut parts = path.split('.');
     let first = parts.next().unwrap();
-    let mut v = t.get(first).unwrap_or_else(|| panic!("config.toml has no `{path}`"));
+    let mut v = t
+        .get(first)
+        .unwrap_or_else(|| panic!("config.toml has no `{path}`"));
     for p in parts {
         v = v
             .get(p)
@@ -42,7 +44,11 @@ fn database_and_api_settings_match_the_migrations() {
         !schemas.contains(&"app_private"),
         "app_private must never be exposed: {schemas:?}"
     );
-    assert!(get(&c, "project_id").as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        get(&c, "project_id")
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
 }
 
 #[test]
@@ -81,6 +87,9 @@ fn the_seed_row_comes_from_a_migration_when_the_seed_file_is_off() {
             assert!(p.exists(), "seed file {} is missing", p.display());
         }
     } else {
-        assert!(seeded, "seed file off, yet no migration inserts marketplace_source");
+        assert!(
+            seeded,
+            "seed file off, yet no migration inserts marketplace_source"
+        );
     }
 }

@@ -1,0 +1,189 @@
+//! The drill's phases: their names, what the admin (or the world) does at the start of each,
+//! the load, and what each must show ([`check_phase`]).
+
+use serde_json::{Value, json};
+use sourcegate_testkit::Fault;
+
+use super::{DrillOptions, PhaseReport};
+
+/// The drill's phases, in the order they run: the `name` of each [`PhaseReport`] (the module
+/// docs of [`crate::drill`] say what each does and must show).
+pub const PHASES: [&str; 7] = [
+    "git",
+    "git-rate-limited",
+    "canary-10",
+    "canary-50",
+    "cdn",
+    "cdn-down",
+    "rollback-git",
+];
+
+/// What happens at the start of a phase.
+pub(super) enum Action {
+    Set(Value, &'static str),
+    CdnFault(Fault),
+    RollbackToFirst(&'static str),
+}
+
+/// One phase: its name, the mode shown, what the admin or the world does, the load.
+pub(super) struct PhaseSpec {
+    pub(super) name: &'static str,
+    pub(super) mode: &'static str,
+    pub(super) actions: Vec<Action>,
+    pub(super) rps: f64,
+    pub(super) canary_percent: Option<f64>,
+}
+
+/// The phase plan, in [`PHASES`] order, for origins at `git_url` and `cdn_url`.
+pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<PhaseSpec> {
+    let both = |extra: Value| {
+        let mut d = json!({
+            "gitUrl": git_url,
+            "cdnUrl": cdn_url,
+            "healthCheckEnabled": false,
+            "fallbackOnError": true,
+            "outlierDetection": {"consecutiveFailures": 5, "baseEjectionSecs": 10},
+        });
+        if let (Some(d), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+        d
+    };
+    vec![
+        PhaseSpec {
+            name: "git",
+            mode: "git",
+            actions: vec![Action::Set(
+                both(json!({"type": "git"})),
+                "drill: all installs on Git",
+            )],
+            rps: opts.normal_rps,
+            canary_percent: None,
+        },
+        PhaseSpec {
+            name: "git-rate-limited",
+            mode: "git",
+            actions: vec![],
+            rps: opts.spike_rps,
+            canary_percent: None,
+        },
+        PhaseSpec {
+            name: "canary-10",
+            mode: "canary 10%",
+            actions: vec![Action::Set(
+                both(json!({"type": "canary", "canaryPercent": 10})),
+                "drill: canary 10% on the CDN",
+            )],
+            rps: opts.spike_rps,
+            canary_percent: Some(10.0),
+        },
+        PhaseSpec {
+            name: "canary-50",
+            mode: "canary 50%",
+            actions: vec![Action::Set(
+                both(json!({"type": "canary", "canaryPercent": 50})),
+                "drill: canary 50% on the CDN",
+            )],
+            rps: opts.spike_rps,
+            canary_percent: Some(50.0),
+        },
+        PhaseSpec {
+            name: "cdn",
+            mode: "cdn",
+            actions: vec![Action::Set(
+                both(json!({"type": "cdn", "priority": ["cdn", "git"]})),
+                "drill: everything on the CDN",
+            )],
+            rps: opts.spike_rps,
+            canary_percent: None,
+        },
+        PhaseSpec {
+            name: "cdn-down",
+            mode: "cdn",
+            actions: vec![Action::CdnFault(Fault::Status(503))],
+            rps: opts.normal_rps,
+            canary_percent: None,
+        },
+        PhaseSpec {
+            name: "rollback-git",
+            mode: "git",
+            actions: vec![
+                Action::CdnFault(Fault::None),
+                Action::RollbackToFirst("drill: roll back to the Git version"),
+            ],
+            rps: opts.normal_rps,
+            canary_percent: None,
+        },
+    ]
+}
+
+/// The expectations of each phase; a miss is a failure of the drill.
+pub(super) fn check_phase(
+    r: &PhaseReport,
+    spec: &PhaseSpec,
+    installs: usize,
+    failures: &mut Vec<String>,
+) {
+    let mut fail = |why: String| failures.push(format!("{}: {why}", r.name));
+    if r.requests == 0 {
+        fail("no request was made".into());
+    }
+    if r.errors > 0 {
+        fail(format!(
+            "{} errors (failover should have served them)",
+            r.errors
+        ));
+    }
+    if r.body_mismatches > 0 {
+        fail(format!(
+            "{} bodies did not match the registry's sha256",
+            r.body_mismatches
+        ));
+    }
+    match r.name.as_str() {
+        "git" if r.cdn > 0 || r.rate_limited > 0 => fail(format!(
+            "expected all on Git without 429s, got cdn={} 429s={}",
+            r.cdn, r.rate_limited
+        )),
+        "git-rate-limited" if r.rate_limited == 0 || r.fallbacks == 0 => fail(format!(
+            "expected Git to rate-limit and the fleet to fail over, got 429s={} fallbacks={}",
+            r.rate_limited, r.fallbacks
+        )),
+        "cdn" if r.git > 0 => fail(format!("expected all on the CDN, Git served {}", r.git)),
+        "cdn-down" if r.fallbacks == 0 || r.git == 0 => fail(format!(
+            "expected failover to Git, got fallbacks={} git={}",
+            r.fallbacks, r.git
+        )),
+        "rollback-git" if r.cdn > 0 => fail(format!("expected all on Git, CDN served {}", r.cdn)),
+        _ => {}
+    }
+    if let (Some(want), Some(got)) = (spec.canary_percent, r.canary_share_percent) {
+        // 3 points, or 3 binomial standard deviations for small fleets (100 installs).
+        #[allow(clippy::cast_precision_loss)]
+        let sd = (want / 100.0 * (1.0 - want / 100.0) / installs.max(1) as f64).sqrt() * 100.0;
+        let tolerance = (3.0 * sd).max(3.0);
+        if (got - want).abs() > tolerance {
+            fail(format!(
+                "canary share {got:.1}% is more than {tolerance:.1} points from {want}%"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_runs_the_exported_phases_in_order() {
+        let p = plan(
+            &DrillOptions::default(),
+            "http://127.0.0.1:1/",
+            "http://127.0.0.1:2/",
+        );
+        let names: Vec<&str> = p.iter().map(|s| s.name).collect();
+        assert_eq!(names, PHASES);
+    }
+}
