@@ -565,3 +565,45 @@ pub(crate) async fn test_origin(
     let extract::Json(body) = body?;
     origins::probe(&body.url, &state.guard).await.map(Json)
 }
+
+/// `GET /v1/modes`: the table of routing modes — id, label, the document's `type` and
+/// `priority` — from the wire contract ([`sourcegate_contract::MODES`]). The admin console
+/// builds its mode picker and labels from it instead of re-deriving the table. Public and the
+/// same for every caller: `Cache-Control: public, max-age=3600`.
+#[utoipa::path(get, path = "/v1/modes", security(()),
+    responses(
+        (status = 200, description = "every routing mode, in the order the console offers them", body = [sourcegate_contract::ModeInfo]),
+        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema)))]
+pub(crate) async fn modes() -> Response {
+    let mut resp = Json(sourcegate_contract::MODES).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod mode_table_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn modes_serves_the_contract_table_with_a_cache_lifetime() {
+        let resp = modes().await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()[header::CACHE_CONTROL],
+            "public, max-age=3600"
+        );
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            got,
+            serde_json::to_value(sourcegate_contract::MODES).unwrap()
+        );
+        assert_eq!(got[3]["id"], "hybrid-git-cdn");
+        assert_eq!(got[3]["priority"], serde_json::json!(["git", "cdn"]));
+    }
+}

@@ -337,6 +337,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/configs/{key}/history", get(api::history))
         .route("/v1/configs/{key}/rollback", post(api::rollback))
         .route("/v1/origins/test", post(api::test_origin))
+        .route("/v1/modes", get(api::modes))
         .route("/v1/origins/health", get(fleet::origins_health))
         .route(
             "/v1/telemetry",

@@ -23,6 +23,7 @@ use utoipa::OpenApi as _;
         crate::api::rollback,
         crate::api::events,
         crate::api::test_origin,
+        crate::api::modes,
         crate::fleet::origins_health,
         crate::fleet::post_telemetry,
         crate::fleet::telemetry_summary
@@ -71,7 +72,7 @@ mod tests {
     fn every_operation_has_security_and_error_bodies() {
         let doc = serde_json::to_value(super::document()).expect("serialise");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 8, "routes: {:?}", paths.keys());
+        assert_eq!(paths.len(), 9, "routes: {:?}", paths.keys());
         let mut operations = 0;
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
@@ -97,7 +98,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 9);
+        assert_eq!(operations, 10);
         let error = &doc["components"]["schemas"]["Error"];
         assert_eq!(error["required"], serde_json::json!(["code", "message"]));
     }
