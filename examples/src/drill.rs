@@ -145,7 +145,7 @@ pub enum DrillError {
     Origin(String),
     /// A resolver could not be built.
     #[error("resolver: {0}")]
-    Resolver(#[from] sourcegate::Error),
+    Resolver(#[from] sourcegate::BuildError),
     /// An admin API call failed.
     #[error("admin API: {0}")]
     Admin(String),
@@ -627,7 +627,7 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                             tally.mismatches.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Err(sourcegate::Error::AllOriginsFailed { attempts, .. }) => {
+                    Err(sourcegate::RequestError::AllOriginsFailed { attempts, .. }) => {
                         tally
                             .rate_limited
                             .fetch_add(rate_limited(&attempts), Ordering::Relaxed);

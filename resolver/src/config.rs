@@ -995,11 +995,11 @@ impl MarketplaceConfig {
     }
 
     /// The built-in default: Git mode on `git_url`, the seed's rule for "no config at all"
-    /// (docs/seed.md, S3).
+    /// (docs/seed.md, S3). A missing trailing `/` is added to `git_url`, as for documents.
     pub fn default_git(git_url: Url) -> MarketplaceConfig {
         MarketplaceConfig {
             mode: Mode::Git,
-            git_url: Some(git_url),
+            git_url: Some(crate::util::as_base(git_url)),
             cdn_url: None,
             health_check_enabled: true,
             fallback_on_error: true,
