@@ -66,10 +66,10 @@ mod util;
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};
 pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};
+pub use routing::Reason;
 pub use runtime::{
     ConfigInfo, ConfigSource, FetchResponse, Outcome, Resolution, Resolver, ResolverBuilder,
 };
-pub use routing::Reason;
 pub use stats::StatsSnapshot;
 
 /// The repository README's Rust examples, compiled as doc tests so they keep compiling.

@@ -28,8 +28,8 @@ use tracing::Instrument as _;
 use url::Url;
 
 use crate::config::Mode;
-pub use crate::stats::{LatencyMs, OriginCounts};
 use crate::stats::StatsSnapshot;
+pub use crate::stats::{LatencyMs, OriginCounts};
 
 /// The SDK name sent in reports.
 pub const SDK: &str = concat!("sourcegate-rust/", env!("CARGO_PKG_VERSION"));

@@ -169,9 +169,7 @@ impl Prober {
                 _ => Some(Arc::new(OriginCell::new(kind, base.clone()))),
             }
         });
-        let settings = config
-            .health_check_enabled
-            .then_some(&config.health_check);
+        let settings = config.health_check_enabled.then_some(&config.health_check);
         self.reconcile(&mut st, cells, settings, config.version);
     }
 

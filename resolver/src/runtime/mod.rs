@@ -31,8 +31,8 @@ mod snapshot;
 
 pub use builder::ResolverBuilder;
 pub use fetch::{FetchResponse, Outcome};
-pub use snapshot::{ConfigInfo, ConfigSource, Resolution};
 use snapshot::Snapshot;
+pub use snapshot::{ConfigInfo, ConfigSource, Resolution};
 
 /// The builder's settings, fixed once built.
 #[derive(Debug, Clone)]
