@@ -8,10 +8,10 @@
 //! | `GET /v1/telemetry/summary?minutes=N` | admin | [`Summary`] |
 //!
 //! **Health** uses the resolver's own health-check code, not a copy: the control plane holds
-//! one [`sourcegate::Resolver`] (no providers, no push, `health_check_path =
-//! "community-plugins.json"`), installs every new `marketplace_source` document into it (at
-//! start and on each change from the [`crate::events::EventHub`]) and serves
-//! [`sourcegate::Resolver::health`]. Probes follow the document's `healthCheck` settings.
+//! one [`sourcegate::probe::Prober`] (HTTP checks, default path `community-plugins.json`),
+//! makes it follow every new `marketplace_source` document (at start and on each change from
+//! the [`crate::events::EventHub`]) and serves [`sourcegate::probe::Prober::health`]. Probes
+//! follow the document's `healthCheck` settings.
 //! Every probe goes through the [outbound guard](crate::guard) (`AppState::guard`): names are
 //! resolved and checked by it, IP literals are checked before connecting, redirects are not
 //! followed and proxy variables are ignored, so an origin URL naming a private, loopback or
@@ -36,9 +36,9 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use serde::{Deserialize, Serialize};
-use sourcegate::Resolver;
-use sourcegate::config::OriginKind;
+use sourcegate::config::{MarketplaceConfig, OriginKind};
 use sourcegate::health::OriginHealth;
+use sourcegate::probe::Prober;
 use tokio::sync::broadcast;
 
 use crate::AppState;
@@ -65,7 +65,7 @@ pub struct Fleet {
     aggregator: Mutex<Aggregator>,
     limiter: Option<Arc<Limiter>>,
     /// Set once by [`run_health_watcher`] after it read the current document.
-    probe: OnceLock<Resolver>,
+    probe: OnceLock<Prober>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -90,8 +90,8 @@ impl Fleet {
         }
     }
 
-    /// The probing resolver, once the watcher has built it.
-    pub fn probe(&self) -> Option<&Resolver> {
+    /// The prober, once the watcher has built it.
+    pub fn probe(&self) -> Option<&Prober> {
         self.probe.get()
     }
 }
@@ -100,16 +100,20 @@ fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Installs `view` (a `marketplace_source` row) into the probing resolver, with the row's
-/// version as the document version (monotonic, so rollbacks are not refused as stale).
-fn install(resolver: &Resolver, view: &crate::db::ConfigView) {
+/// Makes the prober follow `view` (a `marketplace_source` row), with the row's version as the
+/// document version (monotonic, so rollbacks are not refused); a row older than the document
+/// followed is ignored, an invalid one refused with a warning.
+fn install(prober: &Prober, view: &crate::db::ConfigView) {
     let mut value = view.value.clone();
     if let Some(obj) = value.as_object_mut() {
         obj.insert("version".into(), view.version.into());
     }
-    match resolver.install_document(&value) {
-        Ok(_) => tracing::debug!(version = view.version, "health probes follow new document"),
-        Err(sourcegate::Error::StaleVersion { .. }) => {}
+    match MarketplaceConfig::from_value(&value) {
+        Ok(c) if c.version < prober.version() => {}
+        Ok(c) => {
+            prober.follow(&c);
+            tracing::debug!(version = view.version, "health probes follow new document");
+        }
         Err(e) => tracing::warn!(error = %e, "health probes: document refused"),
     }
 }
@@ -120,8 +124,8 @@ const PRECHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Checks every origin the probes now follow with the guard, so that a refused origin shows as
 /// such in the health view before its first probe (the probes themselves are refused by the
 /// guarded client; this only records the verdict early).
-async fn precheck(guard: &OutboundGuard, resolver: &Resolver) {
-    for origin in resolver.health() {
+async fn precheck(guard: &OutboundGuard, prober: &Prober) {
+    for origin in prober.health() {
         if let Ok(url) = url::Url::parse(&origin.url) {
             // Bounded: a slow DNS answer must not hold up the next document's install.
             let _ = tokio::time::timeout(PRECHECK_TIMEOUT, guard.check_url(&url)).await;
@@ -143,8 +147,7 @@ fn probe_client(guard: &Arc<OutboundGuard>) -> reqwest::Result<reqwest::Client> 
         .build()
 }
 
-/// Builds the probing resolver from the current document and keeps it in step with every
-/// change. Runs until aborted ([`crate::Server`] does on shutdown); retries the first read
+/// Builds the prober from the current document and keeps it in step with every change. Runs until aborted ([`crate::Server`] does on shutdown); retries the first read
 /// every second while the database is unreachable.
 pub async fn run_health_watcher(state: AppState) {
     // Subscribe before reading, so a change committed in between is not missed.
@@ -172,39 +175,40 @@ pub async fn run_health_watcher(state: AppState) {
             return;
         }
     };
-    let resolver = match Resolver::builder(git)
-        .push(false)
-        .health_check_path("community-plugins.json")
+    let prober = match Prober::builder()
         .http_client(client)
+        .default_path("community-plugins.json")
         .build()
     {
-        Ok(r) => r,
+        Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "health watcher: cannot build the probing resolver");
+            tracing::error!(error = %e, "health watcher: cannot build the prober");
             return;
         }
     };
+    // Until a document is read, probe the built-in default (Git mode on that URL, version 0).
+    prober.follow(&MarketplaceConfig::default_git(git));
     if let Some(v) = &current {
-        install(&resolver, v);
+        install(&prober, v);
     }
-    precheck(&state.guard, &resolver).await;
-    if state.fleet.probe.set(resolver).is_err() {
+    precheck(&state.guard, &prober).await;
+    if state.fleet.probe.set(prober).is_err() {
         return;
     }
-    let Some(resolver) = state.fleet.probe() else {
+    let Some(prober) = state.fleet.probe() else {
         return;
     };
     loop {
         match rx.recv().await {
             Ok(v) if v.key == CONFIG_KEY => {
-                install(resolver, &v);
-                precheck(&state.guard, resolver).await;
+                install(prober, &v);
+                precheck(&state.guard, prober).await;
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 if let Ok(Some(v)) = crate::db::fetch_config_public(&state.pool, CONFIG_KEY).await {
-                    install(resolver, &v);
-                    precheck(&state.guard, resolver).await;
+                    install(prober, &v);
+                    precheck(&state.guard, prober).await;
                 }
             }
             Err(broadcast::error::RecvError::Closed) => return,
@@ -283,10 +287,10 @@ async fn caller_is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, 
     }
 }
 
-/// The resolver's health with the guard's verdicts applied: an origin whose host the guard
+/// The prober's health with the guard's verdicts applied: an origin whose host the guard
 /// refused last time is unhealthy, with the refusal as its error.
-fn guarded_health(resolver: &Resolver, guard: &OutboundGuard) -> Vec<OriginHealth> {
-    let mut origins = resolver.health();
+fn guarded_health(prober: &Prober, guard: &OutboundGuard) -> Vec<OriginHealth> {
+    let mut origins = prober.health();
     for h in &mut origins {
         let refusal = url::Url::parse(&h.url)
             .ok()
@@ -321,9 +325,9 @@ pub(crate) async fn origins_health(
             "origin health checks are off on this control plane (--origin-probes false)".into(),
         ));
     }
-    let resolver = state.fleet.probe().ok_or(AppError::Unavailable)?;
-    let version = resolver.config().version;
-    let origins = guarded_health(resolver, &state.guard);
+    let prober = state.fleet.probe().ok_or(AppError::Unavailable)?;
+    let version = prober.version();
+    let origins = guarded_health(prober, &state.guard);
     let mut resp = if admin {
         Json(HealthView { version, origins }).into_response()
     } else {

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+pub use sourcegate::stats::OriginCounts;
 pub use sourcegate::telemetry::TelemetryReport;
 
 /// Minutes of history kept.
@@ -101,17 +102,9 @@ pub fn validate(r: &TelemetryReport) -> Result<(), InvalidReport> {
     Ok(())
 }
 
-/// Counts of one origin in one minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OriginMinute {
-    /// Requests the origin served.
-    pub requests: u64,
-    /// Failed attempts on it.
-    pub failures: u64,
-    /// Rate-limit answers (429, or 403 from Git).
-    pub rate_limited: u64,
-}
+/// Counts of one origin in one minute: the reports' [`OriginCounts`], summed (one counts type
+/// from resolver to summary; JSON `requests`, `failures`, `rateLimited`).
+pub type OriginMinute = OriginCounts;
 
 #[derive(Debug, Clone, Default)]
 struct Bucket {
@@ -212,13 +205,8 @@ impl Aggregator {
     pub fn record(&mut self, r: &TelemetryReport, now_unix_secs: i64) {
         let minute = minute_of(now_unix_secs);
         let b = self.minutes.entry(minute).or_default();
-        let add = |m: &mut OriginMinute, c: &sourcegate::telemetry::OriginCounts| {
-            m.requests = m.requests.saturating_add(c.requests);
-            m.failures = m.failures.saturating_add(c.failures);
-            m.rate_limited = m.rate_limited.saturating_add(c.rate_limited);
-        };
-        add(&mut b.git, &r.origins.git);
-        add(&mut b.cdn, &r.origins.cdn);
+        b.git.add(&r.origins.git);
+        b.cdn.add(&r.origins.cdn);
         b.fallbacks = b.fallbacks.saturating_add(r.fallbacks);
         b.errors = b.errors.saturating_add(r.errors);
         b.reports += 1;
@@ -323,7 +311,7 @@ impl Aggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sourcegate::telemetry::{LatencyMs, OriginCounts, OriginsCounts};
+    use sourcegate::telemetry::{LatencyMs, OriginsCounts};
 
     fn report(id: &str, mode: &str, version: u64, git: u64, cdn: u64) -> TelemetryReport {
         TelemetryReport {

@@ -297,18 +297,20 @@ impl Failure {
     }
 }
 
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        use sourcegate::{BuildError, InstallError, RequestError};
+        let e = e.into();
         let status = match &e {
-            Error::Config(_) => sg_status::ConfigInvalid,
-            Error::StaleVersion { .. } => sg_status::ConfigStale,
-            Error::ProvidersFailed(_) => sg_status::ProvidersFailed,
-            Error::InvalidPath { why, .. } if *why == "no origin configured" => sg_status::NoOrigin,
-            Error::InvalidPath { .. } => sg_status::InvalidPath,
-            Error::AllOriginsFailed { .. } => sg_status::AllOriginsFailed,
-            Error::NoRuntime => sg_status::Runtime,
-            Error::HttpClient(_) => sg_status::HttpClient,
-            Error::InstallIdFile { .. } => sg_status::InstallIdFile,
+            Error::Install(InstallError::Invalid(_)) => sg_status::ConfigInvalid,
+            Error::Install(InstallError::StaleVersion { .. }) => sg_status::ConfigStale,
+            Error::Install(InstallError::ProvidersFailed(_)) => sg_status::ProvidersFailed,
+            Error::Request(RequestError::NoOrigin { .. }) => sg_status::NoOrigin,
+            Error::Request(RequestError::InvalidPath { .. }) => sg_status::InvalidPath,
+            Error::Request(RequestError::AllOriginsFailed { .. }) => sg_status::AllOriginsFailed,
+            Error::Build(BuildError::NoRuntime) => sg_status::Runtime,
+            Error::Build(BuildError::HttpClient(_)) => sg_status::HttpClient,
+            Error::Build(BuildError::InstallIdFile { .. }) => sg_status::InstallIdFile,
         };
         Failure(status, e.to_string())
     }

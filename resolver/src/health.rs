@@ -47,17 +47,25 @@ impl HealthState {
     /// assert!(!h.healthy);
     /// ```
     pub fn observe(&mut self, success: bool, t: &HealthCheckSettings) -> bool {
+        let threshold = if success {
+            t.healthy_threshold
+        } else {
+            t.unhealthy_threshold
+        };
+        self.observe_with(success, usize::try_from(threshold).unwrap_or(usize::MAX))
+    }
+
+    /// Records one probe result against `threshold`, the consecutive results like this one
+    /// that flip a verdict contradicting it (at least 1; what
+    /// [`crate::probe::HealthCheck::health_threshold`] returns for `success`). Returns `true`
+    /// when the verdict flipped.
+    pub fn observe_with(&mut self, success: bool, threshold: usize) -> bool {
         if success == self.healthy {
             self.counter = 0;
             return false;
         }
-        self.counter += 1;
-        let threshold = if self.healthy {
-            t.unhealthy_threshold
-        } else {
-            t.healthy_threshold
-        };
-        if self.counter >= threshold.max(1) {
+        self.counter = self.counter.saturating_add(1);
+        if usize::try_from(self.counter).unwrap_or(usize::MAX) >= threshold.max(1) {
             self.healthy = success;
             self.counter = 0;
             true
@@ -160,7 +168,8 @@ impl HealthFlags {
     }
 }
 
-/// A snapshot of one origin's health, as reported by [`crate::Resolver::health`].
+/// A snapshot of one origin's health, as reported by [`crate::Resolver::health`] and
+/// [`crate::probe::Prober::health`].
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OriginHealth {

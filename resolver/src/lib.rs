@@ -22,39 +22,54 @@
 //! ```
 //!
 //! ## Layout
-//! - [`config`]: the document's JSON shape, defaults and validation (pure).
-//! - [`bucket`]: sticky canary bucketing, a documented hash other SDKs reproduce (pure).
-//! - [`health`]: health-check hysteresis and outlier ejection state machines (pure).
-//! - [`routing`]: the route decision from config, bucket and origin health (pure).
-//! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules (pure).
+//! Pure (data and a clock in, no I/O):
+//! - [`config`]: the document's JSON shape, defaults and validation.
+//! - [`bucket`]: sticky canary bucketing, a documented hash other SDKs reproduce.
+//! - [`health`]: health-check hysteresis and outlier ejection state machines.
+//! - [`routing`]: the route decision from config, bucket and origin health.
+//! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules.
+//! - `backoff`: exponential backoff with full jitter (refresh and push reconnects).
 //! - [`registry`]: checks that a body is a plugin registry.
+//! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`],
+//!   wrapped by [`Error`].
+//! - [`stats`]: request counters and latency percentiles; knows nothing of telemetry.
+//!
+//! I/O:
 //! - [`provider`]: the [`provider::ConfigProvider`] trait; Supabase (PostgREST), control-plane
 //!   (ETag + SSE) and static providers.
+//! - [`probe`]: the [`probe::HealthCheck`] trait, the HTTP check and the [`probe::Prober`]
+//!   that runs checks for a config's origins (the resolver's, or a host's own).
 //! - [`cache`]: atomic last-known-good and install-id files.
-//! - [`stats`]: request counters and latency percentiles.
-//! - [`telemetry`]: opt-in periodic reports of the counters to the control plane.
-//! - [`Resolver`]: ties them together: snapshot, refresh, probes, fetch with failover.
+//! - [`telemetry`]: opt-in periodic reports of a stats snapshot to the control plane.
+//! - `origin`: one origin's shared runtime state and the request-path join.
+//! - `runtime`: the [`Resolver`], one file per job: `snapshot` (what the hot path reads),
+//!   `refresh` (polls, push streams, installing a document), `fetch` (requests with failover,
+//!   reported outcomes), `builder` ([`ResolverBuilder`], starting the background work).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod backoff;
 pub mod bucket;
 pub mod cache;
 pub mod config;
+pub mod error;
 pub mod health;
+mod origin;
+pub mod probe;
 pub mod provider;
 pub mod ratelimit;
 pub mod registry;
-mod resolver;
 pub mod routing;
+mod runtime;
 pub mod stats;
 pub mod telemetry;
 mod util;
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};
-pub use resolver::{
-    AttemptError, ConfigInfo, ConfigSource, Error, FetchResponse, Outcome, Resolution, Resolver,
-    ResolverBuilder,
-};
+pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};
 pub use routing::Reason;
+pub use runtime::{
+    ConfigInfo, ConfigSource, FetchResponse, Outcome, Resolution, Resolver, ResolverBuilder,
+};
 pub use stats::StatsSnapshot;
 
 /// The repository README's Rust examples, compiled as doc tests so they keep compiling.

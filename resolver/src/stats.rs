@@ -4,13 +4,16 @@
 //! Counted on [`crate::Resolver::fetch`] and [`crate::Resolver::report_outcome`] (one per
 //! logical request, whatever the number of attempts), not on `resolve_url`, which stays free of
 //! shared writes so threads do not contend on the hot path.
+//!
+//! This module depends on no reporter: readers take [`StatsSnapshot`]s and interval
+//! [`LatencyMs`] and do what they want with them (telemetry sends their deltas).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::OriginKind;
 
@@ -112,7 +115,7 @@ impl Stats {
         };
         let origin = |k: OriginKind| {
             let c = &self.origins[k.index()];
-            OriginStats {
+            OriginCounts {
                 requests: c.served.load(Ordering::Relaxed),
                 failures: c.failures.load(Ordering::Relaxed),
                 rate_limited: c.rate_limited.load(Ordering::Relaxed),
@@ -142,14 +145,14 @@ impl Stats {
 impl Stats {
     /// Latency of the requests since the previous call (the telemetry reporter's interval),
     /// and starts a new interval; zeros when there was none.
-    pub(crate) fn take_interval(&self) -> crate::telemetry::LatencyMs {
+    pub(crate) fn take_interval(&self) -> LatencyMs {
         match self.latency.lock() {
             Ok(mut l) => {
                 let h = &mut l.interval;
                 let out = if h.is_empty() {
-                    crate::telemetry::LatencyMs::default()
+                    LatencyMs::default()
                 } else {
-                    crate::telemetry::LatencyMs {
+                    LatencyMs {
                         p50: ms(h.value_at_quantile(0.50)),
                         p99: ms(h.value_at_quantile(0.99)),
                         mean: h.mean() / 1000.0,
@@ -158,7 +161,7 @@ impl Stats {
                 h.reset();
                 out
             }
-            Err(_) => crate::telemetry::LatencyMs::default(),
+            Err(_) => LatencyMs::default(),
         }
     }
 }
@@ -170,16 +173,49 @@ fn ms(us: u64) -> f64 {
     v
 }
 
-/// Counters of one origin.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+/// Counts of one origin: cumulative in a [`StatsSnapshot`]; the same type carries deltas in
+/// telemetry reports and per-minute sums in the control plane's summary. JSON:
+/// `{"requests": …, "failures": …, "rateLimited": …}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
-pub struct OriginStats {
+pub struct OriginCounts {
     /// Requests this origin served (successful responses).
     pub requests: u64,
     /// Failed attempts on this origin (errors, 5xx, rate limits, timeouts).
     pub failures: u64,
     /// Rate-limit answers (429, or 403 from Git) seen from it.
     pub rate_limited: u64,
+}
+
+impl OriginCounts {
+    /// `self − earlier`, field by field, saturating at 0 (the counts between two snapshots).
+    pub fn since(&self, earlier: &OriginCounts) -> OriginCounts {
+        OriginCounts {
+            requests: self.requests.saturating_sub(earlier.requests),
+            failures: self.failures.saturating_sub(earlier.failures),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+        }
+    }
+
+    /// Adds `other` field by field, saturating at `u64::MAX`.
+    pub fn add(&mut self, other: &OriginCounts) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.rate_limited = self.rate_limited.saturating_add(other.rate_limited);
+    }
+}
+
+/// Latency of the requests of an interval (between two calls that take it, e.g. two telemetry
+/// samples), milliseconds; all 0 when there were none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
 }
 
 /// A copy of the counters, as [`crate::Resolver::stats`] returns and serialises it (camelCase).
@@ -214,9 +250,9 @@ pub struct StatsSnapshot {
     /// Largest latency seen, ms.
     pub max_ms: f64,
     /// Per-origin counters for Git.
-    pub git: OriginStats,
+    pub git: OriginCounts,
     /// Per-origin counters for the CDN.
-    pub cdn: OriginStats,
+    pub cdn: OriginCounts,
 }
 
 #[cfg(test)]
@@ -231,7 +267,7 @@ mod tests {
         let first = s.take_interval();
         assert!((first.mean - 20.0).abs() < 0.1, "{first:?}");
         assert!((first.p99 - 30.0).abs() < 0.1, "{first:?}");
-        assert_eq!(s.take_interval(), crate::telemetry::LatencyMs::default());
+        assert_eq!(s.take_interval(), LatencyMs::default());
         s.request(None, false, Duration::from_millis(100));
         let second = s.take_interval();
         assert!((second.p50 - 100.0).abs() < 0.2, "{second:?}");

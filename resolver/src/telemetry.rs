@@ -16,7 +16,9 @@
 //! app never queues work. The reporter runs on the resolver's runtime, never on the caller's
 //! path, and stops when the resolver is dropped.
 //!
-//! [`TelemetryReport::delta`] (building a report from two [`StatsSnapshot`]s) is pure.
+//! [`TelemetryReport::delta`] (building a report from two [`StatsSnapshot`]s) is pure. The
+//! reporter reads its resolver through a [`StatsSource`]; the counts and latency types are
+//! [`crate::stats`]'s, re-exported here, so a report carries the resolver's counts as they are.
 
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use url::Url;
 
 use crate::config::Mode;
 use crate::stats::StatsSnapshot;
+pub use crate::stats::{LatencyMs, OriginCounts};
 
 /// The SDK name sent in reports.
 pub const SDK: &str = concat!("sourcegate-rust/", env!("CARGO_PKG_VERSION"));
@@ -62,18 +65,6 @@ impl Default for TelemetrySettings {
     }
 }
 
-/// Counts of one origin in a report (deltas).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OriginCounts {
-    /// Requests this origin served.
-    pub requests: u64,
-    /// Failed attempts on it (errors, 5xx, rate limits, timeouts).
-    pub failures: u64,
-    /// Rate-limit answers (429, or 403 from Git) seen from it.
-    pub rate_limited: u64,
-}
-
 /// Per-origin counts of a report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OriginsCounts {
@@ -81,18 +72,6 @@ pub struct OriginsCounts {
     pub git: OriginCounts,
     /// The CDN origin.
     pub cdn: OriginCounts,
-}
-
-/// Latency of the requests counted in a report (the interval since the previous one),
-/// milliseconds; all 0 when there were none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencyMs {
-    /// Median.
-    pub p50: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Mean.
-    pub mean: f64,
 }
 
 /// The body of `POST /v1/telemetry` (JSON, camelCase).
@@ -150,6 +129,19 @@ pub fn mode_name(mode: &Mode) -> &'static str {
     }
 }
 
+/// Where the reporter reads its samples: implemented by any `Fn() -> Option<Sample>` (the
+/// resolver passes a closure over a weak reference to itself).
+pub trait StatsSource: Send + 'static {
+    /// The sample for now, or `None` once the source is gone (the reporter then ends).
+    fn sample(&self) -> Option<Sample>;
+}
+
+impl<F: Fn() -> Option<Sample> + Send + 'static> StatsSource for F {
+    fn sample(&self) -> Option<Sample> {
+        self()
+    }
+}
+
 /// What the reporter samples from its resolver each interval.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -174,11 +166,6 @@ impl TelemetryReport {
         cur: &Sample,
     ) -> TelemetryReport {
         let s = &cur.stats;
-        let origin = |c: crate::stats::OriginStats, p: crate::stats::OriginStats| OriginCounts {
-            requests: c.requests.saturating_sub(p.requests),
-            failures: c.failures.saturating_sub(p.failures),
-            rate_limited: c.rate_limited.saturating_sub(p.rate_limited),
-        };
         TelemetryReport {
             install_hash: install_hash.to_owned(),
             config_version: cur.config_version,
@@ -186,8 +173,8 @@ impl TelemetryReport {
             sdk: SDK.to_owned(),
             interval_secs: interval.as_secs_f64(),
             origins: OriginsCounts {
-                git: origin(s.git, prev.git),
-                cdn: origin(s.cdn, prev.cdn),
+                git: s.git.since(&prev.git),
+                cdn: s.cdn.since(&prev.cdn),
             },
             fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
             errors: s.errors.saturating_sub(prev.errors),
@@ -197,19 +184,19 @@ impl TelemetryReport {
 }
 
 /// The reporter loop: sleeps `interval × U(0.9, 1.1)`, samples, POSTs the deltas, repeats.
-/// Ends when `sample` returns `None` (the resolver is gone); the resolver also aborts it on drop.
+/// Ends when `source` has no sample (the resolver is gone); the resolver also aborts it on drop.
 pub(crate) async fn run(
     endpoint: Url,
     interval: Duration,
     http: reqwest::Client,
     install_hash: String,
-    sample: impl Fn() -> Option<Sample> + Send + 'static,
+    source: impl StatsSource,
 ) {
-    let Some(first) = sample() else { return };
+    let Some(first) = source.sample() else { return };
     let mut prev = first.stats;
     loop {
         tokio::time::sleep(interval.mul_f64(0.9 + 0.2 * rand::random::<f64>())).await;
-        let Some(cur) = sample() else { return };
+        let Some(cur) = source.sample() else { return };
         let report = TelemetryReport::delta(&install_hash, interval, &prev, &cur);
         prev = cur.stats;
         let span = tracing::debug_span!("telemetry_report", endpoint = %endpoint);
@@ -236,7 +223,6 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::OriginStats;
 
     fn snap(total: u64, git: u64, cdn: u64, avg: f64) -> StatsSnapshot {
         StatsSnapshot {
@@ -252,12 +238,12 @@ mod tests {
             p95_ms: 20.0,
             p99_ms: 30.0,
             max_ms: 40.0,
-            git: OriginStats {
+            git: OriginCounts {
                 requests: git,
                 failures: git / 2,
                 rate_limited: 1,
             },
-            cdn: OriginStats {
+            cdn: OriginCounts {
                 requests: cdn,
                 failures: 0,
                 rate_limited: 0,

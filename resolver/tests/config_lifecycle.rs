@@ -173,7 +173,7 @@ async fn provider_failure_keeps_the_last_known_good_and_backs_off() {
     p.set(None);
     let err = r.reload_config().await.unwrap_err();
     assert!(
-        matches!(err, sourcegate::Error::ProvidersFailed(_)),
+        matches!(err, sourcegate::InstallError::ProvidersFailed(_)),
         "{err}"
     );
     assert_eq!(r.config().version, 3);
@@ -247,7 +247,7 @@ async fn invalid_and_stale_documents_never_replace_the_current_one() {
     ] {
         p.set(Some(bad.clone()));
         match r.reload_config().await {
-            Err(sourcegate::Error::Config(e)) => assert_eq!(e.field(), field, "{bad}"),
+            Err(sourcegate::InstallError::Invalid(e)) => assert_eq!(e.field(), field, "{bad}"),
             other => panic!("{bad}: {other:?}"),
         }
         assert_eq!(r.config().version, 5);
@@ -257,7 +257,7 @@ async fn invalid_and_stale_documents_never_replace_the_current_one() {
     p.set(Some(json!({"type": "git", "gitUrl": GIT, "version": 4})));
     assert!(matches!(
         r.reload_config().await,
-        Err(sourcegate::Error::StaleVersion { got: 4, held: 5 })
+        Err(sourcegate::InstallError::StaleVersion { got: 4, held: 5 })
     ));
     assert_eq!(r.config().version, 5);
     // A change notification fires for an accepted document only.

@@ -111,7 +111,7 @@ async fn fails_over_on_5xx_and_respects_fallback_off() {
     );
     let err = off.fetch(REGISTRY_PATH).await.unwrap_err();
     match err {
-        sourcegate::Error::AllOriginsFailed { attempts, .. } => {
+        sourcegate::RequestError::AllOriginsFailed { attempts, .. } => {
             assert_eq!(attempts.len(), 1);
             assert_eq!(attempts[0].origin, OriginKind::Cdn);
         }
@@ -260,7 +260,7 @@ async fn panic_mode_when_every_origin_is_down() {
     let r = resolver(&git, d);
     let err = r.fetch(REGISTRY_PATH).await.unwrap_err();
     assert!(
-        matches!(err, sourcegate::Error::AllOriginsFailed { ref attempts, .. } if attempts.len() == 2)
+        matches!(err, sourcegate::RequestError::AllOriginsFailed { ref attempts, .. } if attempts.len() == 2)
     );
     // Both unavailable now (Git rate-limited, CDN ejected): the router still tries, least
     // recently failed first. The CDN failed first (it was tried first), so it goes first.
@@ -381,7 +381,7 @@ async fn paths_are_joined_not_concatenated() {
     );
     assert!(matches!(
         r.resolve_url("http://evil.example/x").await,
-        Err(sourcegate::Error::InvalidPath { .. })
+        Err(sourcegate::RequestError::InvalidPath { .. })
     ));
 }
 

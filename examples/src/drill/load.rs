@@ -172,7 +172,7 @@ pub(super) async fn load(
                         tally.mismatches.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                Err(sourcegate::Error::AllOriginsFailed { attempts, .. }) => {
+                Err(sourcegate::RequestError::AllOriginsFailed { attempts, .. }) => {
                     tally
                         .rate_limited
                         .fetch_add(rate_limited(&attempts), Ordering::Relaxed);

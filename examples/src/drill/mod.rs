@@ -162,7 +162,7 @@ pub enum DrillError {
     Origin(String),
     /// A resolver could not be built.
     #[error("resolver: {0}")]
-    Resolver(#[from] sourcegate::Error),
+    Resolver(#[from] sourcegate::BuildError),
     /// An admin API call failed.
     #[error("admin API: {0}")]
     Admin(String),
