@@ -50,8 +50,8 @@ use crate::telemetry::{Aggregator, Summary, TelemetryReport};
 /// Largest accepted `POST /v1/telemetry` body, bytes (larger: 413 `payload_too_large`).
 pub const TELEMETRY_MAX_BYTES: usize = 8 * 1024;
 
-/// The configuration key whose origins are probed.
-pub const CONFIG_KEY: &str = "marketplace_source";
+/// The configuration key whose origins are probed (the wire contract's).
+pub use sourcegate_contract::CONFIG_KEY;
 
 /// Git base used when the current document names none (the seed's repository).
 const DEFAULT_GIT_URL: &str =

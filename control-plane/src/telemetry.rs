@@ -59,7 +59,7 @@ pub fn validate(r: &TelemetryReport) -> Result<(), InvalidReport> {
             "must be 64 lower-case hex digits (SHA-256)",
         ));
     }
-    if !matches!(r.mode.as_str(), "git" | "cdn" | "hybrid" | "canary") {
+    if !sourcegate_contract::mode::DOCUMENT_TYPES.contains(&r.mode.as_str()) {
         return Err(bad("mode", "must be git, cdn, hybrid or canary"));
     }
     if r.config_version > i64::MAX as u64 {

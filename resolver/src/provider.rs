@@ -18,7 +18,7 @@ use tracing::Instrument;
 use url::Url;
 
 /// The config key read by default (seed `003`).
-pub const DEFAULT_CONFIG_KEY: &str = "marketplace_source";
+pub const DEFAULT_CONFIG_KEY: &str = sourcegate_contract::CONFIG_KEY;
 
 /// A document as a provider returned it, before validation.
 #[derive(Debug, Clone, PartialEq)]

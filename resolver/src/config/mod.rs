@@ -149,6 +149,26 @@ pub enum Mode {
     },
 }
 
+impl Mode {
+    /// This mode's row of the wire contract's mode table ([`sourcegate_contract::MODES`]):
+    /// its id, label, document `type` and `priority`.
+    pub fn info(&self) -> &'static sourcegate_contract::ModeInfo {
+        let id = match self {
+            Mode::Git => "git",
+            Mode::Cdn => "cdn",
+            Mode::Hybrid {
+                first: OriginKind::Cdn,
+            } => "hybrid-cdn-git",
+            Mode::Hybrid {
+                first: OriginKind::Git,
+            } => "hybrid-git-cdn",
+            Mode::Canary { .. } => "canary",
+        };
+        // Every id above is in the table (`config::tests::every_mode_has_its_row`).
+        sourcegate_contract::mode::by_id(id).unwrap_or(&sourcegate_contract::MODES[0])
+    }
+}
+
 /// Active health-check settings (`healthCheck` in the document).
 ///
 /// Healthy/unhealthy thresholds count *consecutive* results, as Envoy's `healthy_threshold` /
@@ -332,14 +352,9 @@ impl MarketplaceConfig {
     /// it can be persisted or shown; parsing the result gives an equal config.
     pub fn to_document(&self) -> serde_json::Value {
         let mut doc = serde_json::Map::new();
-        let (ty, priority) = match self.mode {
-            Mode::Git => ("git", vec!["git", "cdn"]),
-            Mode::Cdn => ("cdn", vec!["cdn", "git"]),
-            Mode::Hybrid { first } => ("hybrid", vec![first.as_str(), first.other().as_str()]),
-            Mode::Canary { .. } => ("canary", vec!["cdn", "git"]),
-        };
-        doc.insert("type".into(), ty.into());
-        doc.insert("priority".into(), priority.into());
+        let mode = self.mode.info();
+        doc.insert("type".into(), mode.doc_type.into());
+        doc.insert("priority".into(), mode.priority.to_vec().into());
         if let Some(u) = &self.git_url {
             doc.insert("gitUrl".into(), u.as_str().into());
         }

@@ -290,3 +290,27 @@ fn reason_limit() {
         Some("reason")
     );
 }
+
+#[test]
+fn every_mode_has_its_row() {
+    let modes = [
+        (Mode::Git, "git"),
+        (Mode::Cdn, "cdn"),
+        (
+            Mode::Hybrid {
+                first: OriginKind::Cdn,
+            },
+            "hybrid-cdn-git",
+        ),
+        (
+            Mode::Hybrid {
+                first: OriginKind::Git,
+            },
+            "hybrid-git-cdn",
+        ),
+        (Mode::Canary { threshold_bp: 10 }, "canary"),
+    ];
+    for (m, id) in modes {
+        assert_eq!(m.info().id, id);
+    }
+}
