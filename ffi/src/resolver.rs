@@ -213,7 +213,8 @@ pub unsafe extern "C" fn sg_resolver_new(
 }
 
 /// Releases a resolver: stops its background work and config callbacks, cancels non-blocking
-/// fetches in flight (their callbacks get `SG_STATUS_CANCELLED`), and shuts its runtime down,
+/// fetches and reloads in flight (their callbacks get `SG_STATUS_CANCELLED` before this
+/// returns), and shuts its runtime down,
 /// waiting up to 5 s for its threads. NULL is accepted and ignored.
 ///
 /// # Safety
