@@ -298,7 +298,8 @@ extern "C" {
 sg_status sg_resolver_new(const char *options_json, struct sg_resolver **out);
 
 // Releases a resolver: stops its background work and config callbacks, cancels non-blocking
-// fetches in flight (their callbacks get `SG_STATUS_CANCELLED`), and shuts its runtime down,
+// fetches and reloads in flight (their callbacks get `SG_STATUS_CANCELLED` before this
+// returns), and shuts its runtime down,
 // waiting up to 5 s for its threads. NULL is accepted and ignored.
 //
 // # Safety
