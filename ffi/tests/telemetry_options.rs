@@ -30,10 +30,10 @@ fn telemetry_sink() -> (String, Arc<AtomicUsize>) {
             let mut length = 0usize;
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                if let Some((k, v)) = line.split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
                 }
                 line.clear();
             }
