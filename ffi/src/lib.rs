@@ -17,8 +17,8 @@
 //! - `routing`: the plain-data decision types ([`sg_origin`], [`sg_reason`],
 //!   [`sg_unavailable`], [`sg_mode`], [`sg_resolution`]), [`sg_origin_name`],
 //!   [`sg_reason_name`], [`sg_bucket_of`].
-//! - `resolver`: the handle [`sg_resolver`] and its blocking and non-blocking-free entry
-//!   points (new, free, resolve, fetch, reload, report outcome, stats).
+//! - `resolver`: the handle [`sg_resolver`] and its synchronous entry points (new, free,
+//!   resolve, the blocking fetch and reload, report outcome, stats), [`sg_fetch_result`].
 //! - `callback`: the callback types ([`sg_fetch_callback`], [`sg_done_callback`],
 //!   [`sg_config_callback`]) and the exactly-once completion every async entry point uses.
 //! - `async_`: the non-blocking entry points [`sg_resolver_fetch_async`] and
