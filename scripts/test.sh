@@ -48,7 +48,7 @@ echo "== FFI header is current"
 bash ffi/check-header.sh
 
 echo "== Node.js binding"
-bash examples/node/run-tests.sh
+bash bindings/node/run-tests.sh
 
 echo "== Admin console in a real browser (Debian Chromium + playwright-core)"
 bash control-plane/e2e/run.sh

@@ -1,5 +1,5 @@
 //! Builds the C test program (`tests/c/test_ffi.c`) and the C example (`examples/c/main.c`)
-//! with `cc` against `include/sourcegate.h` and the cdylib Cargo built beside this test, starts
+//! with `cc` against `include/sourcegate.h` and the cdylib Cargo built beside this test (or the one `$SOURCEGATE_FFI_LIB` names), starts
 //! loopback origins, and runs both: directly, then under
 //! `valgrind --leak-check=full --error-exitcode=1` when valgrind is installed.
 #![allow(missing_docs)]
@@ -14,10 +14,17 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>`: this test binary lives in `target/<profile>/deps/`.
+/// The directory of the shared library: that of `$SOURCEGATE_FFI_LIB` when set (as
+/// `scripts/test.sh` and the Node tests use it), else `target/<profile>`: this test binary
+/// lives in `target/<profile>/deps/`.
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let dir = match std::env::var_os("SOURCEGATE_FFI_LIB") {
+        Some(lib) => PathBuf::from(lib).parent().unwrap().to_path_buf(),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().to_path_buf()
+        }
+    };
     assert!(
         dir.join("libsourcegate_ffi.so").exists() || dir.join("libsourcegate_ffi.dylib").exists(),
         "no libsourcegate_ffi shared library in {}",

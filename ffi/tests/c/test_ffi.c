@@ -79,6 +79,26 @@ static void test_bad_options(void) {
   CHECK_STATUS(sg_resolver_new("{\"supabaseUrl\":\"http://127.0.0.1:9\"}", &r),
                SG_STATUS_INVALID_OPTIONS);
   CHECK(r == sentinel, "out written on failure");
+  /* Telemetry and backoff: checked values, the message names the field. */
+  CHECK_STATUS(sg_resolver_new("{\"telemetry\":{\"endpoint\":\"not a url\"}}", &r),
+               SG_STATUS_INVALID_OPTIONS);
+  CHECK(strstr(sg_last_error_message(), "telemetry.endpoint") != NULL, "message: %s",
+        sg_last_error_message());
+  CHECK_STATUS(sg_resolver_new("{\"telemetry\":{\"enabled\":\"off\"}}", &r),
+               SG_STATUS_INVALID_OPTIONS);
+  CHECK_STATUS(sg_resolver_new("{\"backoffBaseMs\":0}", &r), SG_STATUS_INVALID_OPTIONS);
+  CHECK(strstr(sg_last_error_message(), "backoffBaseMs") != NULL, "message: %s",
+        sg_last_error_message());
+  CHECK_STATUS(sg_resolver_new("{\"backoffBaseMs\":2000,\"backoffCapMs\":1000}", &r),
+               SG_STATUS_INVALID_OPTIONS);
+  CHECK(r == sentinel, "out written on failure");
+  r = NULL;
+  CHECK_STATUS(sg_resolver_new("{\"telemetry\":{\"enabled\":false},\"backoffBaseMs\":100,"
+                               "\"backoffCapMs\":5000,\"installId\":\"i\"}",
+                               &r),
+               SG_STATUS_OK);
+  sg_resolver_free(r);
+  r = sentinel;
   /* A later success clears the message. */
   uint32_t b = 0;
   CHECK_STATUS(sg_bucket_of("x", &b), SG_STATUS_OK);
@@ -314,6 +334,71 @@ static void test_fetch_async_and_cancel(void) {
   CHECK(strstr(c.message, "freed") != NULL, "message %s", c.message);
 }
 
+/* ---- non-blocking reload ------------------------------------------------------------------ */
+
+static void on_done(void *userdata, sg_status status, const char *message) {
+  struct fetch_wait *w = userdata;
+  pthread_mutex_lock(&w->mu);
+  w->calls++;
+  w->status = status;
+  w->first = message != NULL;
+  if (message) snprintf(w->message, sizeof w->message, "%s", message);
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void test_reload_async_and_cancel(void) {
+  char opts[2048], doc[1024], path[1024];
+  /* Success: the callback runs once, with SG_STATUS_OK and no message. */
+  snprintf(path, sizeof path, "%s/reload-async.json", work_dir);
+  config_doc(doc, sizeof doc, "git", 1);
+  write_file(path, doc);
+  snprintf(opts, sizeof opts,
+           "{\"staticConfigFile\":\"%s\",\"healthChecks\":false,\"push\":false}", path);
+  sg_resolver *r = NULL;
+  CHECK_STATUS(sg_resolver_new(opts, &r), SG_STATUS_OK);
+  if (!r) return;
+  struct fetch_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ""};
+  CHECK_STATUS(sg_resolver_reload_async(r, on_done, &w), SG_STATUS_OK);
+  CHECK(wait_calls(&w, 1, 30000) == 1, "callback calls %d", w.calls);
+  CHECK(w.status == SG_STATUS_OK && !w.first, "status %s message %s", sg_status_name(w.status),
+        w.message);
+  /* Failure: an invalid document, reported once with its status and a message. */
+  write_file(path, "{\"type\":\"canary\",\"gitUrl\":\"ftp://x/\",\"version\":9}");
+  struct fetch_wait f = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ""};
+  CHECK_STATUS(sg_resolver_reload_async(r, on_done, &f), SG_STATUS_OK);
+  CHECK(wait_calls(&f, 1, 30000) == 1, "callback calls %d", f.calls);
+  CHECK(f.status == SG_STATUS_CONFIG_INVALID && f.first, "status %s",
+        sg_status_name(f.status));
+  sg_resolver_free(r);
+  CHECK(w.calls == 1 && f.calls == 1, "callbacks called %d and %d times", w.calls, f.calls);
+
+  /* A reload in flight against a stalled control plane is cancelled by sg_resolver_free: the
+   * callback runs exactly once, with SG_STATUS_CANCELLED, before sg_resolver_free returns. */
+  snprintf(opts, sizeof opts,
+           "{\"controlPlaneUrl\":\"%s\",\"push\":false,\"healthChecks\":false,"
+           "\"telemetry\":{\"enabled\":false},\"installId\":\"reload-cancel\"}",
+           stalled_url);
+  r = NULL;
+  CHECK_STATUS(sg_resolver_new(opts, &r), SG_STATUS_OK);
+  if (!r) return;
+  struct fetch_wait c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, ""};
+  CHECK_STATUS(sg_resolver_reload_async(r, on_done, &c), SG_STATUS_OK);
+  sleep_ms(300);
+  CHECK(c.calls == 0, "stalled reload completed? status %s", sg_status_name(c.status));
+  sg_resolver_free(r);
+  CHECK(c.calls == 1 && c.status == SG_STATUS_CANCELLED, "calls %d status %s", c.calls,
+        sg_status_name(c.status));
+  CHECK(strstr(c.message, "freed before the reload") != NULL, "message %s", c.message);
+  /* A NULL callback is accepted (nothing to call). */
+  r = NULL;
+  CHECK_STATUS(sg_resolver_new(opts, &r), SG_STATUS_OK);
+  if (!r) return;
+  CHECK_STATUS(sg_resolver_reload_async(r, (sg_done_callback)NULL, NULL), SG_STATUS_OK);
+  sg_resolver_free(r);
+  printf("reload async: exactly once (ok, error, cancelled)\n");
+}
+
 /* ---- config change callback on a config flip ------------------------------------------- */
 
 struct config_events {
@@ -516,6 +601,7 @@ int main(int argc, char **argv) {
   test_bucket_vectors();
   test_resolve_fetch_report();
   test_fetch_async_and_cancel();
+  test_reload_async_and_cancel();
   test_config_flip();
   test_threads();
   printf("%d checks, %d failures\n", checks, failures);

@@ -1,9 +1,11 @@
 // Type-checked (tsc -p tsconfig.json, run by run-tests.sh) use of the typed wrapper: keeps index.d.ts
 // honest about the seed's API shape. Not executed.
-import { Resolver, SourcegateError, bucketOf, version, type Stats, type Resolution } from '.';
+import { Resolver, SourcegateError, bucketOf, version, type Stats, type Resolution, type ResolverOptions } from '.';
 
 async function seedUsage(): Promise<void> {
   const resolver = new Resolver({ supabaseUrl: 'https://x.supabase.co', supabaseKey: 'k', cacheTtlMs: 300_000 });
+  const quiet: ResolverOptions = { controlPlaneUrl: 'https://cp.example', telemetry: { enabled: false }, backoffBaseMs: 500, backoffCapMs: 60_000 };
+  const reporting: ResolverOptions = { telemetry: { enabled: true, endpoint: 'https://t.example/v1/telemetry', intervalMs: 30_000 } };
   const url: string = await resolver.resolveUrl('api/plugins');
   await resolver.reloadConfig();
   const stats: Stats = resolver.getStats();
@@ -21,6 +23,6 @@ async function seedUsage(): Promise<void> {
   } catch (e) {
     if (e instanceof SourcegateError) console.log(e.status, e.code);
   }
-  console.log(url, line, origin, body.length, bucketOf('install-0001'), version);
+  console.log(url, line, origin, body.length, bucketOf('install-0001'), version, quiet, reporting);
 }
 void seedUsage;

@@ -34,6 +34,25 @@ export interface ResolverOptions {
   healthCheckPath?: string;
   /** Follow the control plane's push stream (default true). */
   push?: boolean;
+  /**
+   * Fleet telemetry (counter deltas and a SHA-256 of the install id, never the id). On by
+   * default toward a control plane's `/v1/telemetry`; `{ enabled: false }` turns it off.
+   */
+  telemetry?: TelemetryOptions;
+  /** Backoff base after failed config fetches and push reconnects, ms (default 1000, at least 1). */
+  backoffBaseMs?: number;
+  /** Backoff cap, ms (default 300000, at least `backoffBaseMs`). Full jitter: random(0, min(cap, base × 2^n)). */
+  backoffCapMs?: number;
+}
+
+/** The `telemetry` option (every field optional; an absent one keeps the default). */
+export interface TelemetryOptions {
+  /** Master switch (default true); false sends nothing, even with an endpoint. */
+  enabled?: boolean;
+  /** Where reports are POSTed, an http(s) URL (default: the control plane's `/v1/telemetry`; none without one). */
+  endpoint?: string;
+  /** Mean time between reports, ms (default 60000, at least 10; each wait drawn in ±10 %). */
+  intervalMs?: number;
 }
 
 /** The `marketplace_source` document (seed 003, extended). */

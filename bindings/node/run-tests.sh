@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Node example's dependencies (npm ci, from package-lock.json), builds the cdylib
+# Installs the Node binding's dependencies (npm ci, from package-lock.json), builds the cdylib
 # if needed, and runs its tests with `node --test`. The library is found through
 # $SOURCEGATE_FFI_LIB, else $CARGO_TARGET_DIR/debug or target/debug of the repository.
 set -euo pipefail

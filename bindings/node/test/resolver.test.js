@@ -58,6 +58,61 @@ test('bad options throw a SourcegateError with status and message', () => {
   });
 });
 
+test('telemetry and backoff options are taken, and bad values refused naming the field', async () => {
+  const ok = [
+    { telemetry: { enabled: false } },
+    { telemetry: { enabled: true, endpoint: `${base}/v1/telemetry`, intervalMs: 60000 } },
+    { backoffBaseMs: 250, backoffCapMs: 10000 },
+    { backoffCapMs: 2000 },
+  ];
+  for (const extra of ok) {
+    const r = new Resolver({ staticConfig: doc('cdn', 1), healthChecks: false, push: false, ...extra });
+    assert.equal(await r.resolveUrl('community-plugins.json'), `${base}/cdn/community-plugins.json`);
+    await r.close();
+  }
+  const bad = [
+    [{ telemetry: { endpoint: 'not a url' } }, /options\.telemetry\.endpoint: invalid URL/],
+    [{ telemetry: { endpoint: 'ftp://127.0.0.1/t' } }, /not an http or https URL/],
+    [{ telemetry: { intervalMs: 1 } }, /options\.telemetry\.intervalMs: 1 is below the minimum of 10 ms/],
+    [{ telemetry: { enabled: 'no' } }, /invalid options JSON/],
+    [{ telemetry: false }, /invalid options JSON/],
+    [{ backoffBaseMs: 0 }, /options\.backoffBaseMs: must be at least 1/],
+    [{ backoffBaseMs: 5000, backoffCapMs: 100 }, /options\.backoffCapMs: 100 is below the backoff base \(5000 ms\)/],
+    [{ backoffCapMs: -1 }, /invalid options JSON/],
+  ];
+  for (const [extra, message] of bad) {
+    assert.throws(() => new Resolver({ staticConfig: doc('cdn', 1), ...extra }), (e) => {
+      assert.ok(e instanceof SourcegateError);
+      assert.equal(e.code, 'SG_STATUS_INVALID_OPTIONS', JSON.stringify(extra));
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+});
+
+test('telemetry: reports reach the endpoint of the options; enabled: false sends none', async () => {
+  let reports = 0;
+  const sink = http.createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/v1/telemetry') reports++;
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+  const endpoint = `http://127.0.0.1:${sink.address().port}/v1/telemetry`;
+  try {
+    const quiet = new Resolver({ staticConfig: doc('cdn', 1), healthChecks: false, telemetry: { enabled: false, endpoint, intervalMs: 20 } });
+    await new Promise((r) => setTimeout(r, 400));
+    await quiet.close();
+    assert.equal(reports, 0);
+    const loud = new Resolver({ staticConfig: doc('cdn', 1), healthChecks: false, telemetry: { endpoint, intervalMs: 20 } });
+    for (let i = 0; i < 200 && reports < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    await loud.close();
+    assert.ok(reports >= 1, `${reports} reports`);
+  } finally {
+    await new Promise((r) => sink.close(r));
+  }
+});
+
 test('golden bucket vectors', () => {
   const vectors = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../test-data/buckets.json'), 'utf8')).vectors;
   assert.ok(vectors.length >= 10);
