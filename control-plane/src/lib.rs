@@ -17,17 +17,18 @@
 //! - `ratelimit`: the per-client-IP limiter and its 429 middleware;
 //! - `health`: `GET /live`, `GET /ready` (and `/health`);
 //! - [`embedded`]: a private PostgreSQL cluster (default without `DATABASE_URL`; tests);
-//! - [`db`]: migrations, the one role-transaction helper ([`db::begin_as`]), queries;
-//! - [`auth`]: JWT verification ([`auth::Verifier`]: HS256 secret, JWKS for ES256/RS256) and
-//!   minting ([`auth::mint_token`]);
+//! - [`db`]: migrations, the one role-transaction helper ([`db::begin_as`], [`db::in_role`]),
+//!   queries;
+//! - [`auth`]: claims and roles, JWT verification ([`auth::Verifier`]: HS256 secret, JWKS for
+//!   ES256/RS256) and minting ([`auth::mint_token`]);
 //! - [`api`]: the native `/v1` API (ETag, SSE, optimistic concurrency, history, rollback);
-//! - [`rest`]: the PostgREST-compatible subset under `/rest/v1`;
+//! - [`rest`]: the PostgREST-compatible subset under `/rest/v1` (query parser, handlers, errors);
 //! - [`admin`]: the admin console at `/admin`, one table of embedded assets;
 //! - [`events`]: one `LISTEN` session keeping the snapshots current and fanning changes out;
 //! - [`snapshot`]: the in-memory, pre-serialised configs that reads and SSE are served from;
 //! - [`observability`]: Prometheus metrics and the client address behind trusted proxies;
-//! - [`guard`]: the outbound guard (globally routable destinations only, no redirects, no
-//!   proxies) of every request made on an admin's or a document's behalf;
+//! - [`guard`]: the outbound guard (address classification; the guarded clients: no redirects,
+//!   no proxies) of every request made on an admin's or a document's behalf;
 //! - [`origins`]: `POST /v1/origins/test`, through the guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
 //! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
@@ -36,6 +37,7 @@
 //!   `/v1` ([`error::AppError::from_db`]) and `/rest/v1` both answer from;
 //! - [`extract`]: extractors with JSON rejections, the body limit, the JSON error fallback;
 //! - [`openapi`]: the OpenAPI document of `/openapi.json`.
+//!
 //! # Examples
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
