@@ -114,33 +114,33 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The router over a pool that never connects (port 1) and no rate limit, for unit tests of
+/// what is answered before the database.
+#[cfg(test)]
+pub(crate) fn offline_router() -> Router {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap();
+    let settings = crate::settings::Settings {
+        rate_limit_per_sec: 0,
+        ..crate::settings::Settings::default()
+    };
+    router(AppState::new(
+        pool,
+        b"0123456789abcdef0123456789abcdef".to_vec(),
+        settings,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Settings;
     use axum::body::Body;
     use axum::http::StatusCode;
-    use sqlx::postgres::PgPoolOptions;
     use tower::ServiceExt as _;
 
-    fn app() -> Router {
-        // A lazy pool never connects: these routes answer before touching the database.
-        let pool = PgPoolOptions::new()
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        let settings = Settings {
-            rate_limit_per_sec: 0,
-            ..Settings::default()
-        };
-        router(AppState::new(
-            pool,
-            b"0123456789abcdef0123456789abcdef".to_vec(),
-            settings,
-        ))
-    }
-
     async fn call(req: axum::http::Request<Body>) -> (StatusCode, serde_json::Value) {
-        let resp = app().oneshot(req).await.unwrap();
+        let resp = offline_router().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
             .await

@@ -130,20 +130,7 @@ async fn loopback_origins_written_by_an_admin_are_never_connected_to_without_all
     assert_eq!(r.json::<Value>().await.unwrap()["field"], "gitUrl");
     // Second line, tested here: a row that names them anyway (written while private origins
     // were allowed, or before the rule) reaches the prober, whose guard must refuse it.
-    {
-        let mut c = superuser(&ctx).await;
-        sqlx::query("SET sourcegate.allow_private_origins = on")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query(
-            "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
-        )
-        .bind(probe_doc(&git, Some(&cdn)))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    }
+    store_unvalidated(&ctx.db.admin_url, probe_doc(&git, Some(&cdn))).await;
 
     // Three probes of each origin (one at once, then every 5 s): all refused before connecting.
     let h = wait_admin_health(&ctx, 20, "three refused probes of each origin", |h| {

@@ -74,28 +74,31 @@ pub fn probe_doc(git: &str, cdn: Option<&str>) -> serde_json::Value {
     d
 }
 
+/// Stores `doc` as the configuration, as a superuser at `admin_url`, the way a server that
+/// allowed private origins would have (or a row written before the write-time rule): the
+/// write-time validator refuses loopback hosts otherwise, and what is tested is the prober's
+/// own guard.
+pub async fn store_unvalidated(admin_url: &str, doc: serde_json::Value) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    sqlx::query("SET sourcegate.allow_private_origins = on")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
+    )
+    .bind(doc)
+    .execute(&mut c)
+    .await
+    .unwrap();
+}
+
 /// A probing service whose stored document is `stored` before it starts (so the probes never
 /// see the seeded public URL); `allow_private` lets the probes reach loopback origins.
 pub async fn start_probing(stored: serde_json::Value, allow_private: bool) -> Ctx {
     let db = testing::fresh_database().await.expect("test database");
-    {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
-        // The write-time validator refuses loopback hosts unless private origins are allowed:
-        // store the document as a server that allowed them would have (or a row written before
-        // the rule), so the prober's own guard is what is tested.
-        sqlx::query("SET sourcegate.allow_private_origins = on")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query(
-            "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
-        )
-        .bind(stored)
-        .execute(&mut c)
-        .await
-        .unwrap();
-    }
+    store_unvalidated(&db.admin_url, stored).await;
     let s = Settings {
         origin_probes: true,
         allow_private_origins: allow_private,
