@@ -36,7 +36,7 @@
 //! - `db_error`: the one classifier of database errors (SQLSTATE → meaning and status) that
 //!   `/v1` ([`error::AppError::from_db`]) and `/rest/v1` both answer from;
 //! - [`extract`]: extractors with JSON rejections, the body limit, the JSON error fallback;
-//! - [`openapi`]: the OpenAPI document of `/openapi.json`.
+//! - [`openapi`](mod@openapi): the OpenAPI document of `/openapi.json` ([`openapi()`]).
 //!
 //! # Examples
 //! ```no_run
@@ -80,7 +80,7 @@ pub use secrets::{load_or_create_secret, secret_for_cli};
 pub use server::{Server, StartError, spawn};
 pub use state::AppState;
 
-/// The OpenAPI document served at `/openapi.json` (see [`openapi`](crate::openapi)).
+/// The OpenAPI document served at `/openapi.json` (see the [`openapi`](mod@crate::openapi) module).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::document()
 }

@@ -29,7 +29,7 @@
 
 //!
 //! # Layout
-//! - `error`: [`RestError`], PostgREST's error body, the codes of statuses no handler produced;
+//! - `error`: `RestError`, PostgREST's error body, the codes of statuses no handler produced;
 //! - `query`: the pure parser of `GET /rest/v1/{table}` query strings ([`parse_read_query`]);
 //! - `handlers`: the key and JWT check, the table read, the RPCs, the fallbacks.
 
