@@ -3,9 +3,12 @@
 //! Every request runs in one transaction on the authenticator pool that first does
 //! `SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`
 //! (PostgREST's `SET LOCAL ROLE` + claims GUC, `docs/references/transactions.rst`), so RLS and
-//! the SQL functions decide what the caller may do.
+//! the SQL functions decide what the caller may do. That sequence is written once:
+//! [`begin_as`] begins such a transaction, [`in_role`] runs work in one and commits, and
+//! [`fetch_config_fast`] is the same two settings sent in one round trip for the hot read.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use sqlx::migrate::Migrator;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -27,12 +30,36 @@ pub async fn begin_as(
     auth: &AuthContext,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)")
+    sqlx::query(SET_ROLE_AND_CLAIMS)
         .bind(auth.role.as_str())
         .bind(&auth.claims_json)
         .execute(&mut *tx)
         .await?;
     Ok(tx)
+}
+
+/// The statement that makes a transaction the request's: the transaction-local role (`$1`)
+/// and `request.jwt.claims` (`$2`, JSON text), as PostgREST sets them.
+const SET_ROLE_AND_CLAIMS: &str =
+    "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)";
+
+/// Runs `work` in one transaction as the request's role with its claims ([`begin_as`]) and
+/// commits it; an error from any step (begin, `work`, commit) is returned and the transaction
+/// rolled back. `work` gets the transaction and returns a boxed future (move what it needs into
+/// it): `db::in_role(&pool, &ctx, |tx| Box::pin(query.fetch_one(&mut **tx)))`.
+///
+/// # Errors
+/// Any database error of the three steps.
+pub async fn in_role<T, F>(pool: &PgPool, auth: &AuthContext, work: F) -> Result<T, sqlx::Error>
+where
+    F: for<'c> FnOnce(
+        &'c mut Transaction<'static, Postgres>,
+    ) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+{
+    let mut tx = begin_as(pool, auth).await?;
+    let out = work(&mut tx).await?;
+    tx.commit().await?;
+    Ok(out)
 }
 
 type ConfigRow = (String, i64, serde_json::Value, DateTime<Utc>, Option<Uuid>);
@@ -129,10 +156,11 @@ pub async fn fetch_config_public(
     pool: &PgPool,
     key: &str,
 ) -> Result<Option<ConfigView>, sqlx::Error> {
-    let mut tx = begin_as(pool, &AuthContext::anon()).await?;
-    let v = fetch_config(&mut tx, key).await?;
-    tx.commit().await?;
-    Ok(v)
+    let key = key.to_owned();
+    in_role(pool, &AuthContext::anon(), move |tx| {
+        Box::pin(async move { fetch_config(tx, &key).await })
+    })
+    .await
 }
 
 /// Calls `public.update_app_config` (admin check, version check, validation, no-op refusal,

@@ -1,6 +1,7 @@
 //! Errors of the native `/v1` API: one [`AppError`] enum, each variant with a stable JSON `code`.
 //!
-//! Database errors are mapped by SQLSTATE (the codes raised by
+//! Database errors are classified once, for `/v1` and `/rest/v1` alike, by `db_error`
+//! (SQLSTATE classes → status; the codes raised by
 //! `supabase/migrations/20251031000100_app_config.sql` and
 //! `20251201000100_validator_and_rpc_strictness.sql`: PT409 with DETAIL `no_change` is
 //! [`AppError::NoChange`], other PT409 [`AppError::VersionConflict`]); their text is logged,
@@ -9,6 +10,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::db_error::{DbClass, classify};
 
 /// The JSON body of every 4xx/5xx answer of the native `/v1` API, as declared in
 /// `/openapi.json` (schema `Error`); the contract crate's [`ErrorBody`](sourcegate_contract::ErrorBody).
@@ -117,95 +120,37 @@ impl AppError {
         }
     }
 
-    /// Maps a database error raised while running as a request role.
+    /// Maps a database error raised while running as a request role, from the one
+    /// classifier shared with `/rest/v1` (`crate::db_error::classify`).
     ///
     /// `anonymous` tells whether the request carried no token (PostgREST answers
-    /// insufficient privilege with 401 then, 403 otherwise). SQLSTATE class `22` (data
-    /// exception) becomes 400 `bad_request`, as PostgREST maps it; the message names the
-    /// SQLSTATE only.
+    /// insufficient privilege with 401 then, 403 otherwise). PT409 with DETAIL `no_change` is
+    /// [`AppError::NoChange`], other PT409 [`AppError::VersionConflict`]; PT422 is
+    /// [`AppError::InvalidConfig`] with its own message and field; SQLSTATE class `22` (data
+    /// exception) becomes 400 `bad_request`, as PostgREST maps it, the message naming the
+    /// SQLSTATE only; a lost session is 503 `unavailable`; anything else 500 `internal`.
     pub fn from_db(err: sqlx::Error, anonymous: bool) -> AppError {
-        if let Some(db) = err.as_database_error() {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.as_str() {
-                "42501" | "PT403" => {
-                    return if anonymous {
-                        AppError::Unauthorized("authentication required".into())
-                    } else {
-                        AppError::Forbidden
-                    };
-                }
-                "PT409" => {
-                    // `update_app_config` marks an unchanged document with DETAIL 'no_change'
-                    // (a stale version carries 'current_version=N').
-                    let no_change = db
-                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        .and_then(|e| e.detail())
-                        == Some("no_change");
-                    return if no_change {
-                        AppError::NoChange
-                    } else {
-                        AppError::VersionConflict
-                    };
-                }
-                // No working session: connection exceptions (08), "terminating connection"
-                // (57P: admin shutdown, crash, cannot connect now), insufficient resources such
-                // as too many connections (53), and what a connection attempt meets when the
-                // database refuses sessions (55000 "not currently accepting connections",
-                // 3D000 no such database, 28 authentication). The database is unavailable, not
-                // the request wrong.
-                c if session_lost(c) => {
-                    tracing::warn!(code = c, "database connection lost");
-                    return AppError::Unavailable;
-                }
-                "PT422" => {
-                    let field = db
-                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        .and_then(|e| e.column().map(str::to_owned));
-                    // Our own validation message (from the migration), safe to return.
-                    return AppError::InvalidConfig {
-                        message: db.message().to_owned(),
-                        field,
-                    };
-                }
-                // Class 22 (data exception: a NUL byte in text, a malformed value, an
-                // out-of-range number) is the request's fault; the database's text stays in
-                // the log.
-                c if c.starts_with("22") => {
-                    tracing::info!(sqlstate = %c, error = %db.message(), "data exception");
-                    return AppError::BadRequest(format!("invalid input value (SQLSTATE {c})"));
-                }
-                _ => {}
+        let f = classify(&err, !anonymous);
+        match f.class {
+            DbClass::Unavailable => AppError::Unavailable,
+            DbClass::Denied if anonymous => {
+                AppError::Unauthorized("authentication required".into())
             }
-        }
-        match err {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::Io(_)
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => {
-                tracing::warn!(error = %err, "database unavailable");
-                AppError::Unavailable
+            DbClass::Denied => AppError::Forbidden,
+            DbClass::Conflict { no_change: true } => AppError::NoChange,
+            DbClass::Conflict { no_change: false } => AppError::VersionConflict,
+            // Our own validation message (from the migration), safe to return.
+            DbClass::Invalid => AppError::InvalidConfig {
+                message: f.message,
+                field: f.column,
+            },
+            // The database's text stays in the log.
+            DbClass::DataException => {
+                AppError::BadRequest(format!("invalid input value (SQLSTATE {})", f.sqlstate))
             }
-            other => {
-                tracing::error!(error = %other, "database error");
-                AppError::Internal(other.to_string())
-            }
+            DbClass::Refused | DbClass::Internal => AppError::Internal(f.text),
         }
     }
-}
-
-/// Whether a SQLSTATE means "no working database session" rather than a refused request:
-/// connection exceptions (class 08), "terminating connection" (57P: admin shutdown, crash,
-/// cannot connect now), insufficient resources such as too many connections (class 53), and
-/// what a connection attempt meets when the database refuses sessions (55000 "not currently
-/// accepting connections", 3D000 no such database, class 28 authentication). Both `/v1` and
-/// `/rest/v1` answer these with 503. Codes: PostgreSQL's "Appendix A. Error Codes".
-pub(crate) fn session_lost(sqlstate: &str) -> bool {
-    sqlstate.starts_with("08")
-        || sqlstate.starts_with("57P")
-        || sqlstate.starts_with("53")
-        || sqlstate.starts_with("28")
-        || sqlstate == "55000"
-        || sqlstate == "3D000"
 }
 
 impl IntoResponse for AppError {

@@ -177,14 +177,7 @@ mod tests {
 
     /// The router over a pool that never connects: these refusals come before the database.
     async fn call(req: axum::http::Request<Body>) -> (StatusCode, String, serde_json::Value) {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
-            .unwrap();
-        let settings = crate::settings::Settings {
-            rate_limit_per_sec: 0,
-            ..crate::settings::Settings::default()
-        };
-        let app = crate::router(crate::AppState::new(pool, vec![7; 32], settings));
+        let app = crate::router::offline_router();
         let resp = app.oneshot(req).await.unwrap();
         let status = resp.status();
         let ct = resp

@@ -59,7 +59,7 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The client address a request is keyed on (rate limits), inserted by [`track`].
+/// The client address a request is keyed on (rate limits), inserted by `track`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 

@@ -4,14 +4,13 @@
 
 mod common;
 
+use sourcegate_testkit::http::Expect as _;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
 use sourcegate::telemetry::TelemetrySettings;
-use sourcegate_control_plane::embedded::testing;
-use sourcegate_control_plane::settings::Settings;
-use sourcegate_testkit::{Fault, OriginOptions, OriginStyle, TestOrigin};
+use sourcegate_testkit::{Fault, OriginOptions, OriginPair, OriginStyle, TestOrigin};
 use uuid::Uuid;
 
 fn report(install: &str) -> Value {
@@ -49,11 +48,6 @@ async fn summary(ctx: &Ctx, token: Option<&str>) -> reqwest::Response {
     r.send().await.unwrap()
 }
 
-async fn code(r: reqwest::Response) -> String {
-    let v: Value = r.json().await.unwrap();
-    v["code"].as_str().unwrap_or_default().to_owned()
-}
-
 #[tokio::test]
 async fn telemetry_refuses_oversized_and_malformed_bodies_and_aggregates_good_ones() {
     let ctx = start().await;
@@ -61,8 +55,7 @@ async fn telemetry_refuses_oversized_and_malformed_bodies_and_aggregates_good_on
     let mut big = report("a");
     big["sdk"] = Value::String("x".repeat(9000));
     let r = post_raw(&ctx, big.to_string()).await;
-    assert_eq!(r.status(), 413);
-    assert_eq!(code(r).await, "payload_too_large");
+    r.expect(413, "payload_too_large").await;
 
     // Not JSON, a missing field, a negative count, a bad hash, a bad mode: 400 bad_request.
     let mut missing = report("a");
@@ -84,8 +77,7 @@ async fn telemetry_refuses_oversized_and_malformed_bodies_and_aggregates_good_on
         nan_latency.to_string(),
     ] {
         let r = post_raw(&ctx, body.clone()).await;
-        assert_eq!(r.status(), 400, "{body}");
-        assert_eq!(code(r).await, "bad_request");
+        r.expect(400, "bad_request").await;
     }
 
     // Good reports: 204, then visible to admins only.
@@ -96,8 +88,7 @@ async fn telemetry_refuses_oversized_and_malformed_bodies_and_aggregates_good_on
     let r = summary(&ctx, None).await;
     assert_eq!(r.status(), 401);
     let r = summary(&ctx, Some(&user_token(Uuid::new_v4()))).await;
-    assert_eq!(r.status(), 403);
-    assert_eq!(code(r).await, "forbidden");
+    r.expect(403, "forbidden").await;
     let r = summary(&ctx, Some(&admin_token(Uuid::new_v4()))).await;
     assert_eq!(r.status(), 200);
     let s: Value = r.json().await.unwrap();
@@ -154,7 +145,7 @@ async fn telemetry_is_rate_limited_per_client() {
         .parse()
         .unwrap();
     assert!(retry >= 1);
-    assert_eq!(code(r).await, "rate_limited");
+    r.expect(429, "rate_limited").await;
     // Other routes have their own quota: the config still reads.
     let r = ctx
         .http
@@ -163,64 +154,6 @@ async fn telemetry_is_rate_limited_per_client() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-}
-
-fn doc(git: &str, cdn: Option<&str>) -> Value {
-    let mut d = json!({
-        "type": "git",
-        "gitUrl": git,
-        "healthCheckEnabled": true,
-        "fallbackOnError": true,
-        // The shortest interval a document may ask for (5 s); one probe flips the state.
-        "healthCheck": {"intervalSecs": 5, "timeoutMs": 1000, "healthyThreshold": 1, "unhealthyThreshold": 1}
-    });
-    if let Some(cdn) = cdn {
-        d["type"] = json!("hybrid");
-        d["priority"] = json!(["cdn", "git"]);
-        d["cdnUrl"] = json!(cdn);
-    }
-    d
-}
-
-/// A service whose stored document already names `git` before it starts, so the probes never
-/// see the seeded public URL.
-async fn start_probing(git: &str) -> Ctx {
-    let db = testing::fresh_database().await.expect("test database");
-    {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
-        // Loopback origins: allowed on this connection only, as the service allows them below.
-        sqlx::query("SET sourcegate.allow_private_origins = on")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query(
-            "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
-        )
-        .bind(doc(git, None))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    }
-    let s = Settings {
-        database_url: Some(db.admin_url.clone()),
-        authenticator_url: Some(db.authenticator_url.clone()),
-        jwt_secret: Some(SECRET.into()),
-        rate_limit_per_sec: 0,
-        db_pool_size: 4,
-        origin_probes: true,
-        // The test origins are on loopback, which the outbound guard refuses otherwise.
-        allow_private_origins: true,
-        ..Settings::default()
-    };
-    let server = sourcegate_control_plane::spawn(s).await.expect("server");
-    let base = server.base_url();
-    Ctx {
-        server,
-        db,
-        http: reqwest::Client::new(),
-        base,
-    }
 }
 
 /// The admin view (errors and timings are admin-only; `tests/guard.rs` covers the public one).
@@ -264,13 +197,8 @@ fn origin<'a>(h: &'a Value, kind: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn origin_health_follows_the_document_and_flips_unhealthy_then_healthy() {
-    let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
-        .await
-        .unwrap();
-    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
-        .await
-        .unwrap();
-    let ctx = start_probing(&git.base_url()).await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
+    let ctx = start_probing(probe_doc(&git.base_url(), None), true).await;
 
     // The stored document is probed from the start.
     let h = wait_health(&ctx, "git probed", |h| {
@@ -289,7 +217,7 @@ async fn origin_health_follows_the_document_and_flips_unhealthy_then_healthy() {
     let r = ctx
         .put(
             Some(&admin),
-            json!({"value": doc(&git.base_url(), Some(&cdn.base_url())), "reason": "add cdn"}),
+            json!({"value": probe_doc(&git.base_url(), Some(&cdn.base_url())), "reason": "add cdn"}),
         )
         .await;
     assert_eq!(r.status(), 200);

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use sourcegate_control_plane::embedded::testing;
 use sourcegate_control_plane::guard::{GuardError, OutboundGuard};
-use sourcegate_control_plane::settings::Settings;
 use sourcegate_testkit::{Fault, OriginOptions, OriginStyle, TestOrigin};
 use uuid::Uuid;
 
@@ -57,64 +55,6 @@ impl Drop for Counter {
 }
 
 /// Probed every 5 s (the shortest interval documents may ask for), first probe within 0.5 s.
-fn doc(git: &str, cdn: Option<&str>) -> Value {
-    let mut d = json!({
-        "type": "git",
-        "gitUrl": git,
-        "healthCheckEnabled": true,
-        "fallbackOnError": true,
-        "healthCheck": {"intervalSecs": 5, "timeoutMs": 1000, "healthyThreshold": 1, "unhealthyThreshold": 1}
-    });
-    if let Some(cdn) = cdn {
-        d["type"] = json!("hybrid");
-        d["priority"] = json!(["cdn", "git"]);
-        d["cdnUrl"] = json!(cdn);
-    }
-    d
-}
-
-/// A probing service whose stored document is `stored` before it starts (so the probes never
-/// see the seeded public URL).
-async fn start_probing(stored: Value, allow_private: bool) -> Ctx {
-    let db = testing::fresh_database().await.expect("test database");
-    {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&db.admin_url).await.unwrap();
-        // The write-time validator refuses loopback hosts unless private origins are allowed:
-        // store the document as a server that allowed them would have (or a row written before
-        // the rule), so the prober's own guard is what is tested here.
-        sqlx::query("SET sourcegate.allow_private_origins = on")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query(
-            "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
-        )
-        .bind(stored)
-        .execute(&mut c)
-        .await
-        .unwrap();
-    }
-    let s = Settings {
-        database_url: Some(db.admin_url.clone()),
-        authenticator_url: Some(db.authenticator_url.clone()),
-        jwt_secret: Some(SECRET.into()),
-        rate_limit_per_sec: 0,
-        db_pool_size: 4,
-        origin_probes: true,
-        allow_private_origins: allow_private,
-        ..Settings::default()
-    };
-    let server = sourcegate_control_plane::spawn(s).await.expect("server");
-    let base = server.base_url();
-    Ctx {
-        server,
-        db,
-        http: reqwest::Client::new(),
-        base,
-    }
-}
-
 async fn health(ctx: &Ctx, bearer: Option<&str>) -> (u16, Value) {
     let mut r = ctx.http.get(ctx.url("/v1/origins/health"));
     if let Some(t) = bearer {
@@ -167,7 +107,7 @@ fn keys(v: &Value) -> Vec<&str> {
 async fn loopback_origins_written_by_an_admin_are_never_connected_to_without_allow_private() {
     // Stored before start: a loopback origin with health checks off (nothing is probed yet).
     let quiet = Counter::start().await;
-    let mut stored = doc(&format!("http://{}/", quiet.addr), None);
+    let mut stored = probe_doc(&format!("http://{}/", quiet.addr), None);
     stored["healthCheckEnabled"] = json!(false);
     let ctx = start_probing(stored, false).await;
 
@@ -182,7 +122,7 @@ async fn loopback_origins_written_by_an_admin_are_never_connected_to_without_all
     let r = ctx
         .put(
             Some(&admin),
-            json!({"value": doc(&git, Some(&cdn)), "reason": "private origins"}),
+            json!({"value": probe_doc(&git, Some(&cdn)), "reason": "private origins"}),
         )
         .await;
     // First line: the write-time validator refuses private hosts on this server.
@@ -190,20 +130,7 @@ async fn loopback_origins_written_by_an_admin_are_never_connected_to_without_all
     assert_eq!(r.json::<Value>().await.unwrap()["field"], "gitUrl");
     // Second line, tested here: a row that names them anyway (written while private origins
     // were allowed, or before the rule) reaches the prober, whose guard must refuse it.
-    {
-        let mut c = superuser(&ctx).await;
-        sqlx::query("SET sourcegate.allow_private_origins = on")
-            .execute(&mut c)
-            .await
-            .unwrap();
-        sqlx::query(
-            "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
-        )
-        .bind(doc(&git, Some(&cdn)))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    }
+    store_unvalidated(&ctx.db.admin_url, probe_doc(&git, Some(&cdn))).await;
 
     // Three probes of each origin (one at once, then every 5 s): all refused before connecting.
     let h = wait_admin_health(&ctx, 20, "three refused probes of each origin", |h| {
@@ -265,7 +192,7 @@ async fn with_allow_private_a_redirect_is_never_followed() {
     let addr = listener.local_addr().unwrap();
     let serve = tokio::spawn(async move { axum::serve(listener, redirecting).await });
     let git = format!("http://{addr}/");
-    let ctx = start_probing(doc(&git, None), true).await;
+    let ctx = start_probing(probe_doc(&git, None), true).await;
 
     // The probes reach the origin (allow-private) and stop at its 302.
     let h = wait_admin_health(&ctx, 10, "git probed", |h| {
@@ -300,7 +227,7 @@ async fn the_health_view_shows_errors_and_timings_to_admins_only() {
         .await
         .unwrap();
     cdn.set_fault(Fault::Status(503));
-    let ctx = start_probing(doc(&cdn.base_url(), None), true).await;
+    let ctx = start_probing(probe_doc(&cdn.base_url(), None), true).await;
     let h = wait_admin_health(&ctx, 10, "failed probe", |h| {
         origin(h, "git")["checks"].as_u64() >= Some(1)
     })

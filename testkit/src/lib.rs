@@ -10,6 +10,10 @@
 //! Either can be switched at run time to fail ([`Fault`]): a fixed status, a stall, or a
 //! closed connection. Servers bind `127.0.0.1:0` and never reach beyond loopback.
 //!
+//! [`OriginPair`] starts one of each, the usual setup of a routing or health test; [`http`]
+//! holds the request assertions the tests share ([`http::Expect::expect`]: status and error
+//! code in one call).
+//!
 //! The registry served by default is [`REGISTRY`], the real Obsidian community-plugin list
 //! (see `data/README.md` for its source).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -27,6 +31,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
+
+pub mod http;
 
 /// The real Obsidian community-plugin registry (6,858 entries, 2026-08-22), from the public
 /// `obsidianmd/obsidian-releases` repository (no license declared; see `data/README.md`).
@@ -140,6 +146,28 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// A Git raw host and a CDN with default options ([`OriginOptions::new`]), both on loopback:
+/// the pair a routing, failover or health test starts with. Dropping it stops both.
+pub struct OriginPair {
+    /// The [`OriginStyle::GitRaw`] origin (no rate limit).
+    pub git: TestOrigin,
+    /// The [`OriginStyle::Cdn`] origin.
+    pub cdn: TestOrigin,
+}
+
+impl OriginPair {
+    /// Starts both origins on `127.0.0.1:0`.
+    ///
+    /// # Errors
+    /// [`StartError`] if a socket cannot be bound.
+    pub async fn start() -> Result<OriginPair, StartError> {
+        Ok(OriginPair {
+            git: TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw)).await?,
+            cdn: TestOrigin::start(OriginOptions::new(OriginStyle::Cdn)).await?,
+        })
+    }
+}
 
 impl TestOrigin {
     /// Starts an origin on `127.0.0.1:0`.

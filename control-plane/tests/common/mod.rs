@@ -23,7 +23,15 @@ pub async fn start() -> Ctx {
 
 pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Ctx {
     let db = testing::fresh_database().await.expect("test database");
-    let mut s = Settings {
+    let mut s = settings(&db);
+    f(&mut s);
+    serve(db, s).await
+}
+
+/// The settings of every test service over `db`: its URLs, [`SECRET`], no rate limit, a small
+/// pool, no probes.
+pub fn settings(db: &TestDatabase) -> Settings {
+    Settings {
         database_url: Some(db.admin_url.clone()),
         authenticator_url: Some(db.authenticator_url.clone()),
         jwt_secret: Some(SECRET.into()),
@@ -33,8 +41,11 @@ pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Ctx {
         // fleet-health tests turn probes on over loopback origins).
         origin_probes: false,
         ..Settings::default()
-    };
-    f(&mut s);
+    }
+}
+
+/// Starts the service over `db` with `s`.
+pub async fn serve(db: TestDatabase, s: Settings) -> Ctx {
     let server = spawn(s).await.expect("server");
     let base = server.base_url();
     Ctx {
@@ -43,6 +54,57 @@ pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Ctx {
         http: reqwest::Client::new(),
         base,
     }
+}
+
+/// A document probing `git` (and `cdn`, hybrid CDN→Git, when given) at the shortest interval a
+/// document may ask for (5 s), one probe flipping the state.
+pub fn probe_doc(git: &str, cdn: Option<&str>) -> serde_json::Value {
+    let mut d = serde_json::json!({
+        "type": "git",
+        "gitUrl": git,
+        "healthCheckEnabled": true,
+        "fallbackOnError": true,
+        "healthCheck": {"intervalSecs": 5, "timeoutMs": 1000, "healthyThreshold": 1, "unhealthyThreshold": 1}
+    });
+    if let Some(cdn) = cdn {
+        d["type"] = serde_json::json!("hybrid");
+        d["priority"] = serde_json::json!(["cdn", "git"]);
+        d["cdnUrl"] = serde_json::json!(cdn);
+    }
+    d
+}
+
+/// Stores `doc` as the configuration, as a superuser at `admin_url`, the way a server that
+/// allowed private origins would have (or a row written before the write-time rule): the
+/// write-time validator refuses loopback hosts otherwise, and what is tested is the prober's
+/// own guard.
+pub async fn store_unvalidated(admin_url: &str, doc: serde_json::Value) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    sqlx::query("SET sourcegate.allow_private_origins = on")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
+    )
+    .bind(doc)
+    .execute(&mut c)
+    .await
+    .unwrap();
+}
+
+/// A probing service whose stored document is `stored` before it starts (so the probes never
+/// see the seeded public URL); `allow_private` lets the probes reach loopback origins.
+pub async fn start_probing(stored: serde_json::Value, allow_private: bool) -> Ctx {
+    let db = testing::fresh_database().await.expect("test database");
+    store_unvalidated(&db.admin_url, stored).await;
+    let s = Settings {
+        origin_probes: true,
+        allow_private_origins: allow_private,
+        ..settings(&db)
+    };
+    serve(db, s).await
 }
 
 pub fn token(role: Role, sub: Option<Uuid>, admin: bool) -> String {

@@ -1,0 +1,44 @@
+// The configuration: the first read, the SSE stream that keeps it current.
+import { api, configPath } from '/admin/api.js';
+import { $, state, notice, modeLabel } from '/admin/common.js';
+import { renderSource } from '/admin/tab-source.js';
+import { loadHistory } from '/admin/tab-history.js';
+
+export function setConfig(cfg, source) {
+  const prev = state.config;
+  if (prev && cfg.version < prev.version) return;
+  state.config = cfg;
+  renderSource();
+  if (source === 'sse' && prev && cfg.version > prev.version) {
+    notice(`Version ${cfg.version} is live: ${modeLabel(cfg.value)}.`, 'info');
+    state.history = null;
+    if (state.tab === 'history') loadHistory();
+  }
+}
+
+export async function loadConfig() {
+  const r = await api('GET', configPath);
+  if (r.ok) setConfig(r.body, 'get');
+  else notice(`Could not read the configuration: ${r.error}`, 'error');
+}
+
+export function connectEvents() {
+  const live = $('#live');
+  const es = new EventSource(`${configPath}/events`);
+  es.addEventListener('open', () => {
+    live.textContent = '● live';
+    live.className = 'live on';
+  });
+  es.addEventListener('error', () => {
+    live.textContent = '● reconnecting';
+    live.className = 'live off';
+  });
+  es.addEventListener('config', (ev) => {
+    try {
+      setConfig(JSON.parse(ev.data), 'sse');
+    } catch {
+      /* a malformed event is ignored; the next one or a reload fixes the view */
+    }
+  });
+}
+
