@@ -19,7 +19,7 @@
 //! | [`origin`] | [`OriginTestRequest`], [`OriginTestResult`]: `POST /v1/origins/test` |
 //! | [`error`] | [`ErrorBody`]: the body of every 4xx/5xx of `/v1` |
 //! | [`event`] | [`SseEvent`], [`EVENT_NAME`]: the Server-Sent Events of `GET /v1/configs/{key}/events` |
-//! | [`mode`] | [`ModeInfo`], [`MODES`]: mode id ↔ document `type` and `priority` ↔ label |
+//! | [`mode`] | [`ModeInfo`], [`MODES`], [`ModeTable`]: mode id ↔ document `type` and `priority` ↔ label |
 
 pub mod config;
 pub mod error;
@@ -30,7 +30,7 @@ pub mod origin;
 pub use config::{ConfigView, HistoryItem, HistoryPage};
 pub use error::ErrorBody;
 pub use event::{EVENT_NAME, SseEvent};
-pub use mode::{MODES, ModeInfo};
+pub use mode::{MODES, ModeInfo, ModeTable};
 pub use origin::{OriginTestRequest, OriginTestResult};
 
 /// The key of the marketplace source document in `app_config` (`config_key`): the one

@@ -7,6 +7,8 @@
 //! the CLI's summaries use) and a label. The resolver's `Mode` is the parsed form of the same
 //! thing; the control plane serves this table at `GET /v1/modes`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// One routing mode.
@@ -63,6 +65,29 @@ pub const DOCUMENT_TYPES: [&str; 4] = ["git", "cdn", "hybrid", "canary"];
 
 /// The `type` aliases a document may use: `cloudflare` (the seed's name) means `cdn`.
 pub const TYPE_ALIASES: [(&str, &str); 1] = [("cloudflare", "cdn")];
+
+/// The answer of `GET /v1/modes`: [`MODES`] and [`TYPE_ALIASES`], so a client (the admin
+/// console) names and applies modes without a table of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ModeTable {
+    /// Every mode, in the order the console offers them.
+    pub modes: Vec<ModeInfo>,
+    /// Alias → canonical document `type` (`{"cloudflare": "cdn"}`).
+    pub type_aliases: BTreeMap<String, String>,
+}
+
+/// The mode table as `GET /v1/modes` serves it.
+pub fn table() -> ModeTable {
+    ModeTable {
+        modes: MODES.to_vec(),
+        type_aliases: TYPE_ALIASES
+            .iter()
+            .map(|(a, t)| ((*a).to_owned(), (*t).to_owned()))
+            .collect(),
+    }
+}
 
 /// The mode with this id.
 pub fn by_id(id: &str) -> Option<&'static ModeInfo> {
@@ -138,6 +163,13 @@ mod tests {
         assert_eq!(canonical_type("Git"), None);
         assert_eq!(origin_label("cdn"), "CDN");
         assert_eq!(origin_label("x"), "x");
+    }
+
+    #[test]
+    fn the_served_table_has_modes_and_aliases() {
+        let j = serde_json::to_value(table()).unwrap();
+        assert_eq!(j["modes"].as_array().unwrap().len(), MODES.len());
+        assert_eq!(j["typeAliases"], json!({"cloudflare": "cdn"}));
     }
 
     #[test]

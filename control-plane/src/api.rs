@@ -567,15 +567,16 @@ pub(crate) async fn test_origin(
 }
 
 /// `GET /v1/modes`: the table of routing modes — id, label, the document's `type` and
-/// `priority` — from the wire contract ([`sourcegate_contract::MODES`]). The admin console
+/// `priority` — and the `type` aliases, from the wire contract
+/// ([`sourcegate_contract::mode::table`]). The admin console
 /// builds its mode picker and labels from it instead of re-deriving the table. Public and the
 /// same for every caller: `Cache-Control: public, max-age=3600`.
 #[utoipa::path(get, path = "/v1/modes", security(()),
     responses(
-        (status = 200, description = "every routing mode, in the order the console offers them", body = [sourcegate_contract::ModeInfo]),
+        (status = 200, description = "every routing mode, in the order the console offers them", body = sourcegate_contract::ModeTable),
         (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn modes() -> Response {
-    let mut resp = Json(sourcegate_contract::MODES).into_response();
+    let mut resp = Json(sourcegate_contract::mode::table()).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -601,9 +602,13 @@ mod mode_table_tests {
         let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             got,
-            serde_json::to_value(sourcegate_contract::MODES).unwrap()
+            serde_json::to_value(sourcegate_contract::mode::table()).unwrap()
         );
-        assert_eq!(got[3]["id"], "hybrid-git-cdn");
-        assert_eq!(got[3]["priority"], serde_json::json!(["git", "cdn"]));
+        assert_eq!(got["modes"][3]["id"], "hybrid-git-cdn");
+        assert_eq!(
+            got["modes"][3]["priority"],
+            serde_json::json!(["git", "cdn"])
+        );
+        assert_eq!(got["typeAliases"]["cloudflare"], "cdn");
     }
 }

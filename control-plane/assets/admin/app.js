@@ -4,7 +4,7 @@
 // module per tab: tab-source.js, tab-health.js, tab-usage.js, tab-history.js.
 import { setToken } from '/admin/api.js';
 import { $, $$, notice } from '/admin/common.js';
-import { loadConfig, connectEvents } from '/admin/config.js';
+import { loadConfig, loadModes, connectEvents } from '/admin/config.js';
 import { signIn, refreshIdentity, applyPermissions } from '/admin/session.js';
 import { bindSource } from '/admin/tab-source.js';
 import { renderDiff } from '/admin/tab-history.js';
@@ -30,8 +30,10 @@ function start() {
   $('#diff-b').addEventListener('change', renderDiff);
   bindSource();
   applyPermissions();
-  loadConfig();
-  connectEvents();
+  loadModes().finally(() => {
+    loadConfig();
+    connectEvents();
+  });
   refreshIdentity();
   const initial = location.hash.slice(1);
   showTab(['source', 'health', 'usage', 'history'].includes(initial) ? initial : 'source');

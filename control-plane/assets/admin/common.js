@@ -11,6 +11,9 @@ export const state = {
   history: null,
   dirty: { 'cdn-url': false, 'git-url': false },
   timers: {},
+  // GET /v1/modes: { modes: [{id, label, type, priority}], typeAliases: {alias: type} }, the
+  // server's one mode table (the console keeps none of its own).
+  modes: { modes: [], typeAliases: {} },
 };
 
 // ---------- small DOM helpers ----------
@@ -71,32 +74,26 @@ export function fmtBytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
+// The row of the server's mode table for a document (`type`, aliases resolved; for `hybrid`
+// the first entry of `priority`, CDN when missing), or undefined.
+export function modeOf(v) {
+  if (!v || typeof v.type !== 'string') return undefined;
+  const type = state.modes.typeAliases[v.type] ?? v.type;
+  const rows = state.modes.modes.filter((m) => m.type === type);
+  if (rows.length <= 1) return rows[0];
+  const first = Array.isArray(v.priority) && v.priority[0] === 'git' ? 'git' : 'cdn';
+  return rows.find((m) => m.priority[0] === first);
+}
+
 export function modeLabel(v) {
   if (!v) return '—';
-  const pr = Array.isArray(v.priority) ? v.priority : ['cdn', 'git'];
-  const name = (o) => (o === 'git' ? 'Git' : 'CDN');
-  switch (v.type) {
-    case 'git':
-      return 'Git';
-    case 'cdn':
-    case 'cloudflare':
-      return 'CDN';
-    case 'hybrid':
-      return `Hybrid ${pr.map(name).join('→')}`;
-    case 'canary':
-      return `Canary ${v.canaryPercent ?? 0} % on CDN`;
-    default:
-      return String(v.type);
-  }
+  const m = modeOf(v);
+  if (!m) return String(v.type);
+  return m.type === 'canary' ? `${m.label} ${v.canaryPercent ?? 0} % on CDN` : m.label;
 }
 
 export function modeKey(v) {
-  if (!v) return '';
-  if (v.type === 'hybrid') {
-    const pr = Array.isArray(v.priority) ? v.priority : ['cdn', 'git'];
-    return pr[0] === 'git' ? 'hybrid-git-cdn' : 'hybrid-cdn-git';
-  }
-  return v.type === 'cloudflare' ? 'cdn' : v.type;
+  return modeOf(v)?.id ?? '';
 }
 
 // A document without its `version` (what a change compares).

@@ -16,6 +16,14 @@ export function setConfig(cfg, source) {
   }
 }
 
+// The server's mode table (labels, and what each mode button writes); loaded before the
+// configuration so the first render already names the mode.
+export async function loadModes() {
+  const r = await api('GET', '/v1/modes');
+  if (r.ok && r.body && Array.isArray(r.body.modes)) state.modes = r.body;
+  else notice(`Could not read the mode table: ${r.error}`, 'error');
+}
+
 export async function loadConfig() {
   const r = await api('GET', configPath);
   if (r.ok) setConfig(r.body, 'get');

@@ -45,14 +45,17 @@ async function propose(title, mutate) {
   return false;
 }
 
-const MODES = {
-  git: { label: 'Git', apply: (v) => ({ ...v, type: 'git' }) },
-  cdn: { label: 'CDN', apply: (v) => ({ ...v, type: 'cdn' }) },
-  'hybrid-cdn-git': { label: 'Hybrid CDN→Git', apply: (v) => ({ ...v, type: 'hybrid', priority: ['cdn', 'git'] }) },
-  'hybrid-git-cdn': { label: 'Hybrid Git→CDN', apply: (v) => ({ ...v, type: 'hybrid', priority: ['git', 'cdn'] }) },
-};
+// A mode of the server's table, as a change to the current document.
+function modeChange(id) {
+  const m = state.modes.modes.find((x) => x.id === id);
+  return m && { label: m.label, apply: (v) => ({ ...v, type: m.type, priority: [...m.priority] }) };
+}
 
 export function renderSource() {
+  for (const b of $$('.mode')) {
+    const m = state.modes.modes.find((x) => x.id === b.dataset.mode);
+    if (m) b.textContent = m.label;
+  }
   const cfg = state.config;
   if (!cfg) return;
   const v = cfg.value || {};
@@ -119,8 +122,8 @@ async function testOrigin(field) {
 export function bindSource() {
   for (const b of $$('.mode')) {
     b.addEventListener('click', () => {
-      const m = MODES[b.dataset.mode];
-      propose(`Switch to ${m.label}`, m.apply);
+      const m = modeChange(b.dataset.mode);
+      if (m) propose(`Switch to ${m.label}`, m.apply);
     });
   }
   const canary = $('#canary');

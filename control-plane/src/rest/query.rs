@@ -76,14 +76,12 @@ pub(super) fn build_select(
     q: &[(String, String)],
 ) -> Result<(String, Vec<String>), RestError> {
     let mut cols: Vec<String> = Vec::new();
-    let mut filters: Vec<String> = Vec::new();
     let mut params: Vec<String> = Vec::new();
     let mut order: Vec<String> = Vec::new();
     let mut limit: Option<u64> = None;
     let mut offset: Option<u64> = None;
     for (k, v) in q {
         match k.as_str() {
-            "apikey" => {}
             "select" => {
                 for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     if item == "*" {
@@ -125,40 +123,10 @@ pub(super) fn build_select(
                         .map_err(|_| parse_error("offset must be an integer"))?,
                 )
             }
-            col => {
-                let (c, ty) = column(t, col)?;
-                let (op, val) = v
-                    .split_once('.')
-                    .ok_or_else(|| parse_error(format!("failed to parse filter ({v})")))?;
-                let sql_op = match op {
-                    "eq" => "=",
-                    "neq" => "<>",
-                    "gt" => ">",
-                    "gte" => ">=",
-                    "lt" => "<",
-                    "lte" => "<=",
-                    "is" => {
-                        let rhs = match val.to_ascii_lowercase().as_str() {
-                            "null" => "NULL",
-                            "true" => "TRUE",
-                            "false" => "FALSE",
-                            "unknown" => "UNKNOWN",
-                            _ => return Err(parse_error(format!("failed to parse filter ({v})"))),
-                        };
-                        filters.push(format!("\"{c}\" IS {rhs}"));
-                        continue;
-                    }
-                    _ => {
-                        return Err(parse_error(format!(
-                            "unsupported operator in filter ({v}); supported: eq, neq, gt, gte, lt, lte, is"
-                        )));
-                    }
-                };
-                params.push(val.to_owned());
-                filters.push(format!("\"{c}\" {sql_op} CAST(${} AS {ty})", params.len()));
-            }
+            _ => {} // column filters: below
         }
     }
+    let filters = filters(t, q, &mut params)?;
     if cols.is_empty() {
         cols.extend(t.columns.iter().map(|(c, _)| format!("\"{c}\"")));
     }
@@ -181,6 +149,68 @@ pub(super) fn build_select(
         format!("SELECT coalesce(json_agg(t), '[]'::json)::text, count(*) FROM ({inner}) t"),
         params,
     ))
+}
+
+/// Query-string keys that are options, not column filters: skipped by [`filters`].
+pub(super) const RESERVED: &[&str] = &[
+    "apikey",
+    "select",
+    "order",
+    "limit",
+    "offset",
+    "on_conflict",
+    "columns",
+];
+
+/// The `WHERE` conditions (to be joined with `AND`) of every `col=op.value` pair of `q`,
+/// skipping [`RESERVED`] keys; each value is pushed onto `params` and referenced as `$n`
+/// (`n` = its 1-based position in `params`), so callers may push their own parameters before
+/// or after. Shared by the table read and the table writes (`PATCH` filters).
+///
+/// # Errors
+/// 400 `42703` for an unknown column, 400 `PGRST100` for a filter that does not parse.
+pub(super) fn filters(
+    t: &Table,
+    q: &[(String, String)],
+    params: &mut Vec<String>,
+) -> Result<Vec<String>, RestError> {
+    q.iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .map(|(k, v)| filter(t, k, v, params))
+        .collect()
+}
+
+/// One `col=op.value` filter as a SQL condition; its value becomes a bind parameter.
+fn filter(t: &Table, col: &str, v: &str, params: &mut Vec<String>) -> Result<String, RestError> {
+    let (c, ty) = column(t, col)?;
+    let (op, val) = v
+        .split_once('.')
+        .ok_or_else(|| parse_error(format!("failed to parse filter ({v})")))?;
+    let sql_op = match op {
+        "eq" => "=",
+        "neq" => "<>",
+        "gt" => ">",
+        "gte" => ">=",
+        "lt" => "<",
+        "lte" => "<=",
+        "is" => {
+            let rhs = match val.to_ascii_lowercase().as_str() {
+                "null" => "NULL",
+                "true" => "TRUE",
+                "false" => "FALSE",
+                "unknown" => "UNKNOWN",
+                _ => return Err(parse_error(format!("failed to parse filter ({v})"))),
+            };
+            return Ok(format!("\"{c}\" IS {rhs}"));
+        }
+        _ => {
+            return Err(parse_error(format!(
+                "unsupported operator in filter ({v}); supported: eq, neq, gt, gte, lt, lte, is"
+            )));
+        }
+    };
+    params.push(val.to_owned());
+    Ok(format!("\"{c}\" {sql_op} CAST(${} AS {ty})", params.len()))
 }
 
 /// Parses the query string of `GET /rest/v1/{table}` (`select=`, `col=op.value` filters,
