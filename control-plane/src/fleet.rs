@@ -29,12 +29,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock as _, DefaultClock};
 use serde::{Deserialize, Serialize};
 use sourcegate::config::{MarketplaceConfig, OriginKind};
 use sourcegate::health::OriginHealth;
@@ -357,31 +354,23 @@ pub(crate) async fn origins_health(
 pub(crate) async fn post_telemetry(
     State(state): State<AppState>,
     extensions: Extensions,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<crate::extract::Json<TelemetryReport>, AppError>,
 ) -> Result<StatusCode, AppError> {
+    // The limiter runs before the body's verdict, so malformed reports count against it too.
     if let Some(limiter) = &state.fleet.limiter {
         let ip = extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        if let Err(not_until) = limiter.check_key(&ip) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-            });
-        }
+        crate::ratelimit::check(limiter, ip)?;
     }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge {
-                limit: TELEMETRY_MAX_BYTES,
-            }
-        } else {
-            AppError::BadRequest(e.body_text())
-        }
+    let crate::extract::Json(report) = body.map_err(|e| match e {
+        AppError::PayloadTooLarge { .. } => AppError::PayloadTooLarge {
+            limit: TELEMETRY_MAX_BYTES,
+        },
+        AppError::BadRequest(m) => AppError::BadRequest(format!("invalid telemetry report: {m}")),
+        other => other,
     })?;
-    let report: TelemetryReport = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("invalid telemetry report: {e}")))?;
     crate::telemetry::validate(&report).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let now = now_unix();
     match state.fleet.aggregator.lock() {

@@ -418,6 +418,7 @@ async fn metrics_endpoint_carries_the_documented_series() {
     let r = ctx
         .http
         .post(ctx.url("/v1/telemetry"))
+        .header("content-type", "application/json")
         .body("not json")
         .send()
         .await
