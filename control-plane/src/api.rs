@@ -150,11 +150,11 @@ fn snapshot_response(snap: &Snapshot, headers: &HeaderMap) -> Response {
         (status = 200, description = "the current version; `ETag: \"N\"`", body = crate::db::ConfigView,
          headers(("ETag" = String, description = "the version, quoted"))),
         (status = 304, description = "the copy named by If-None-Match is current"),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        crate::openapi::BadRequest,
+        crate::openapi::Unauthorized,
         (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn get_config(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -253,15 +253,15 @@ pub(crate) async fn admin_tx(
            ("If-Match" = Option<String>, Header, description = "expected current ETag (`\"N\"`), as `expectedVersion`")),
     responses(
         (status = 200, description = "the new version", body = crate::db::ConfigView),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
-        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        crate::openapi::BadRequest,
+        crate::openapi::Unauthorized,
+        crate::openapi::Forbidden,
         (status = 409, description = "`version_conflict` (stale expected version) or `no_change`", body = crate::error::ErrorSchema),
-        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
-        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
+        crate::openapi::PayloadTooLarge,
+        crate::openapi::UnsupportedMediaType,
         (status = 422, description = "document refused (`invalid_config`, `field` names the field)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn put_config(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
@@ -313,11 +313,11 @@ pub struct HistoryQuery {
     params(("key" = String, Path, description = "configuration key"), HistoryQuery),
     responses(
         (status = 200, description = "audit log entries, newest first", body = HistoryPage),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
-        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::BadRequest,
+        crate::openapi::Unauthorized,
+        crate::openapi::Forbidden,
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
@@ -358,16 +358,16 @@ pub struct Rollback {
     params(("key" = String, Path, description = "configuration key")),
     responses(
         (status = 200, description = "the new version (the old document, re-recorded)", body = crate::db::ConfigView),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
-        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
+        crate::openapi::BadRequest,
+        crate::openapi::Unauthorized,
+        crate::openapi::Forbidden,
         (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
         (status = 409, description = "`version_conflict` (stale expected version) or `no_change`", body = crate::error::ErrorSchema),
-        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
-        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
+        crate::openapi::PayloadTooLarge,
+        crate::openapi::UnsupportedMediaType,
         (status = 422, description = "document refused (`invalid_config`, `field` names the field)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
@@ -438,11 +438,11 @@ struct SseStream {
     responses(
         (status = 200, description = "Server-Sent Events: `event: config`, `id: N`, `data:` the ConfigView JSON; heartbeats as comments",
          content_type = "text/event-stream", body = SseEvent),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
+        crate::openapi::BadRequest,
+        crate::openapi::Unauthorized,
         (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -548,12 +548,12 @@ pub(crate) async fn events(
     responses(
         (status = 200, description = "what the origin answered (a failed fetch is `ok: false`, not an error)", body = OriginTestResult),
         (status = 400, description = "malformed body, or a target the outbound guard refuses (`forbidden_target`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
-        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
-        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
-        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::Unauthorized,
+        crate::openapi::Forbidden,
+        crate::openapi::PayloadTooLarge,
+        crate::openapi::UnsupportedMediaType,
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn test_origin(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -574,7 +574,7 @@ pub(crate) async fn test_origin(
 #[utoipa::path(get, path = "/v1/modes", security(()),
     responses(
         (status = 200, description = "every routing mode, in the order the console offers them", body = sourcegate_contract::ModeTable),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema)))]
+        crate::openapi::RateLimited))]
 pub(crate) async fn modes() -> Response {
     let mut resp = Json(sourcegate_contract::mode::table()).into_response();
     resp.headers_mut().insert(

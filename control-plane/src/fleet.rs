@@ -307,8 +307,8 @@ fn guarded_health(prober: &Prober, guard: &OutboundGuard) -> Vec<OriginHealth> {
     responses(
         (status = 200, description = "origin verdicts; an admin's token adds `rateLimitedForSecs`, `lastCheck`, `responseTimeMs`, `lastError`, `checks` to each origin (HealthView)",
          body = PublicHealthView),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
+        crate::openapi::Unauthorized,
+        crate::openapi::RateLimited,
         (status = 404, description = "origin health checks are off on this control plane (`not_found`)", body = crate::error::ErrorSchema),
         (status = 503, description = "probes not started yet (`unavailable`)", body = crate::error::ErrorSchema)))]
 pub(crate) async fn origins_health(
@@ -347,10 +347,10 @@ pub(crate) async fn origins_health(
     request_body(content = Object, content_type = "application/json", description = "TelemetryReport: installHash (64 hex), configVersion, mode, sdk, intervalSecs, origins.{git,cdn}.{requests,failures,rateLimited}, fallbacks, errors, latencyMs.{p50,p99,mean}; counts are deltas"),
     responses(
         (status = 204, description = "accepted"),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 413, description = "body too large (`payload_too_large`)", body = crate::error::ErrorSchema),
-        (status = 415, description = "body not declared as application/json (`unsupported_media_type`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema)))]
+        crate::openapi::BadRequest,
+        crate::openapi::PayloadTooLarge,
+        crate::openapi::UnsupportedMediaType,
+        crate::openapi::RateLimited))]
 pub(crate) async fn post_telemetry(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -393,11 +393,11 @@ pub struct SummaryQuery {
 #[utoipa::path(get, path = "/v1/telemetry/summary", params(SummaryQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "per-minute, per-origin fleet counts", body = Summary),
-        (status = 400, description = "malformed request (`bad_request`)", body = crate::error::ErrorSchema),
-        (status = 401, description = "missing or invalid token (`unauthorized`)", body = crate::error::ErrorSchema),
-        (status = 403, description = "not an admin (`forbidden`)", body = crate::error::ErrorSchema),
-        (status = 429, description = "per-IP rate limit (`rate_limited`, `Retry-After` in seconds)", body = crate::error::ErrorSchema),
-        (status = 503, description = "database or change listener unavailable (`unavailable`)", body = crate::error::ErrorSchema)))]
+        crate::openapi::BadRequest,
+        crate::openapi::Unauthorized,
+        crate::openapi::Forbidden,
+        crate::openapi::RateLimited,
+        crate::openapi::Unavailable))]
 pub(crate) async fn telemetry_summary(
     State(state): State<AppState>,
     headers: HeaderMap,

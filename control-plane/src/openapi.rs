@@ -59,6 +59,38 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
+/// The error responses most operations share, one type per status, each answering the
+/// [`Error`](crate::error::ErrorSchema) body; an operation lists them after its own
+/// responses (`responses((status = 200, …), BadRequest, Unauthorized, …)`), so each
+/// description is written once. Statuses whose meaning is specific to one operation (404, 409,
+/// 422) stay written out at the operation.
+macro_rules! error_responses {
+    ($($(#[doc = $doc:literal])* $name:ident = $status:literal;)*) => {$(
+        $(#[doc = $doc])*
+        #[derive(utoipa::IntoResponses)]
+        #[response(status = $status)]
+        #[allow(dead_code)] // only its OpenAPI description is used
+        pub(crate) struct $name(crate::error::ErrorSchema);
+    )*};
+}
+
+error_responses! {
+    /// malformed request (`bad_request`)
+    BadRequest = 400;
+    /// missing or invalid token (`unauthorized`)
+    Unauthorized = 401;
+    /// not an admin (`forbidden`)
+    Forbidden = 403;
+    /// body too large (`payload_too_large`)
+    PayloadTooLarge = 413;
+    /// body not declared as application/json (`unsupported_media_type`)
+    UnsupportedMediaType = 415;
+    /// per-IP rate limit (`rate_limited`, `Retry-After` in seconds)
+    RateLimited = 429;
+    /// database or change listener unavailable (`unavailable`)
+    Unavailable = 503;
+}
+
 /// The OpenAPI document (OpenAPI 3.1, JSON Schema 2020-12 bodies).
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
