@@ -247,6 +247,31 @@ pub(crate) async fn admin_tx(
     Ok((ctx, tx))
 }
 
+/// Validates `value` as the document of `key`, writes it as a new version in `tx` (the
+/// caller's admin transaction: RLS, the expected-version and no-op checks run in the database),
+/// commits, and refreshes the in-memory snapshot so readers and SSE streams see it at once.
+///
+/// # Errors
+/// 422 `invalid_config` before any write; the database's refusals classified by
+/// [`AppError::from_db`] (409 `version_conflict` / `no_change`, 403, 503).
+async fn store(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    key: &str,
+    value: &serde_json::Value,
+    reason: Option<&str>,
+    expected: Option<i64>,
+    force: bool,
+) -> Result<db::ConfigView, AppError> {
+    validate_document(state, key, value, reason)?;
+    let v = db::update_config(&mut tx, key, value, reason, expected, force)
+        .await
+        .map_err(|e| AppError::from_db(e, false))?;
+    tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
+    state.hub.refresh_key(&state.pool, key).await;
+    Ok(v)
+}
+
 /// `PUT /v1/configs/{key}` (admin).
 #[utoipa::path(put, path = "/v1/configs/{key}", request_body = PutConfig, security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key"),
@@ -256,10 +281,10 @@ pub(crate) async fn admin_tx(
         crate::openapi::BadRequest,
         crate::openapi::Unauthorized,
         crate::openapi::Forbidden,
-        (status = 409, description = "`version_conflict` (stale expected version) or `no_change`", body = crate::error::ErrorSchema),
+        crate::openapi::Conflict,
         crate::openapi::PayloadTooLarge,
         crate::openapi::UnsupportedMediaType,
-        (status = 422, description = "document refused (`invalid_config`, `field` names the field)", body = crate::error::ErrorSchema),
+        crate::openapi::InvalidConfig,
         crate::openapi::RateLimited,
         crate::openapi::Unavailable))]
 pub(crate) async fn put_config(
@@ -268,7 +293,7 @@ pub(crate) async fn put_config(
     headers: HeaderMap,
     body: Result<extract::Json<PutConfig>, AppError>,
 ) -> Result<Response, AppError> {
-    let (_ctx, mut tx) = admin_tx(&state, &headers).await?;
+    let (_ctx, tx) = admin_tx(&state, &headers).await?;
     let extract::Path(key) = path?;
     let extract::Json(body) = body?;
     extract::no_nul("key", &key)?;
@@ -283,19 +308,16 @@ pub(crate) async fn put_config(
         None => None,
     };
     let expected = body.expected_version.or(if_match);
-    validate_document(&state, &key, &body.value, body.reason.as_deref())?;
-    let v = db::update_config(
-        &mut tx,
+    let v = store(
+        &state,
+        tx,
         &key,
         &body.value,
         body.reason.as_deref(),
         expected,
         body.force,
     )
-    .await
-    .map_err(|e| AppError::from_db(e, false))?;
-    tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
-    state.hub.refresh_key(&state.pool, &key).await;
+    .await?;
     tracing::info!(%key, version = v.version, "configuration updated");
     Ok(config_response(&v))
 }
@@ -362,10 +384,10 @@ pub struct Rollback {
         crate::openapi::Unauthorized,
         crate::openapi::Forbidden,
         (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
-        (status = 409, description = "`version_conflict` (stale expected version) or `no_change`", body = crate::error::ErrorSchema),
+        crate::openapi::Conflict,
         crate::openapi::PayloadTooLarge,
         crate::openapi::UnsupportedMediaType,
-        (status = 422, description = "document refused (`invalid_config`, `field` names the field)", body = crate::error::ErrorSchema),
+        crate::openapi::InvalidConfig,
         crate::openapi::RateLimited,
         crate::openapi::Unavailable))]
 pub(crate) async fn rollback(
@@ -386,19 +408,16 @@ pub(crate) async fn rollback(
     let reason = body
         .reason
         .unwrap_or_else(|| format!("rollback to version {}", body.to_version));
-    validate_document(&state, &key, &value, Some(&reason))?;
-    let v = db::update_config(
-        &mut tx,
+    let v = store(
+        &state,
+        tx,
         &key,
         &value,
         Some(&reason),
         body.expected_version,
         body.force,
     )
-    .await
-    .map_err(|e| AppError::from_db(e, false))?;
-    tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
-    state.hub.refresh_key(&state.pool, &key).await;
+    .await?;
     tracing::info!(%key, to = body.to_version, version = v.version, "configuration rolled back");
     Ok(config_response(&v))
 }

@@ -62,8 +62,8 @@ impl utoipa::Modify for SecuritySchemes {
 /// The error responses most operations share, one type per status, each answering the
 /// [`Error`](crate::error::ErrorSchema) body; an operation lists them after its own
 /// responses (`responses((status = 200, …), BadRequest, Unauthorized, …)`), so each
-/// description is written once. Statuses whose meaning is specific to one operation (404, 409,
-/// 422) stay written out at the operation.
+/// description is written once. Statuses whose meaning is specific to one operation (404, some
+/// 400 and 503) stay written out at the operation.
 macro_rules! error_responses {
     ($($(#[doc = $doc:literal])* $name:ident = $status:literal;)*) => {$(
         $(#[doc = $doc])*
@@ -81,10 +81,14 @@ error_responses! {
     Unauthorized = 401;
     /// not an admin (`forbidden`)
     Forbidden = 403;
+    /// `version_conflict` (stale expected version) or `no_change`
+    Conflict = 409;
     /// body too large (`payload_too_large`)
     PayloadTooLarge = 413;
     /// body not declared as application/json (`unsupported_media_type`)
     UnsupportedMediaType = 415;
+    /// document refused (`invalid_config`, `field` names the field)
+    InvalidConfig = 422;
     /// per-IP rate limit (`rate_limited`, `Retry-After` in seconds)
     RateLimited = 429;
     /// database or change listener unavailable (`unavailable`)
