@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::OriginKind;
 
@@ -173,50 +173,7 @@ fn ms(us: u64) -> f64 {
     v
 }
 
-/// Counts of one origin: cumulative in a [`StatsSnapshot`]; the same type carries deltas in
-/// telemetry reports and per-minute sums in the control plane's summary. JSON:
-/// `{"requests": …, "failures": …, "rateLimited": …}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct OriginCounts {
-    /// Requests this origin served (successful responses).
-    pub requests: u64,
-    /// Failed attempts on this origin (errors, 5xx, rate limits, timeouts).
-    pub failures: u64,
-    /// Rate-limit answers (429, or 403 from Git) seen from it.
-    pub rate_limited: u64,
-}
-
-impl OriginCounts {
-    /// `self − earlier`, field by field, saturating at 0 (the counts between two snapshots).
-    pub fn since(&self, earlier: &OriginCounts) -> OriginCounts {
-        OriginCounts {
-            requests: self.requests.saturating_sub(earlier.requests),
-            failures: self.failures.saturating_sub(earlier.failures),
-            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
-        }
-    }
-
-    /// Adds `other` field by field, saturating at `u64::MAX`.
-    pub fn add(&mut self, other: &OriginCounts) {
-        self.requests = self.requests.saturating_add(other.requests);
-        self.failures = self.failures.saturating_add(other.failures);
-        self.rate_limited = self.rate_limited.saturating_add(other.rate_limited);
-    }
-}
-
-/// Latency of the requests of an interval (between two calls that take it, e.g. two telemetry
-/// samples), milliseconds; all 0 when there were none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencyMs {
-    /// Median.
-    pub p50: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Mean.
-    pub mean: f64,
-}
+pub use sourcegate_contract::telemetry::{LatencyMs, OriginCounts};
 
 /// A copy of the counters, as [`crate::Resolver::stats`] returns and serialises it (camelCase).
 ///

@@ -16,20 +16,20 @@
 //! app never queues work. The reporter runs on the resolver's runtime, never on the caller's
 //! path, and stops when the resolver is dropped.
 //!
-//! [`TelemetryReport::delta`] (building a report from two [`StatsSnapshot`]s) is pure. The
-//! reporter reads its resolver through a [`StatsSource`]; the counts and latency types are
-//! [`crate::stats`]'s, re-exported here, so a report carries the resolver's counts as they are.
+//! [`report_delta`] (building a report from two [`StatsSnapshot`]s) is pure. The reporter reads
+//! its resolver through a [`StatsSource`]. The report and its counts are the wire contract's
+//! (`sourcegate_contract::telemetry`), re-exported here; [`crate::stats`] counts with the same
+//! [`OriginCounts`], so a report carries the resolver's counts as they are.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tracing::Instrument as _;
 use url::Url;
 
 use crate::config::Mode;
 use crate::stats::StatsSnapshot;
-pub use crate::stats::{LatencyMs, OriginCounts};
+pub use sourcegate_contract::telemetry::{LatencyMs, OriginCounts, OriginsCounts, TelemetryReport};
 
 /// The SDK name sent in reports.
 pub const SDK: &str = concat!("sourcegate-rust/", env!("CARGO_PKG_VERSION"));
@@ -63,46 +63,6 @@ impl Default for TelemetrySettings {
             enabled: true,
         }
     }
-}
-
-/// Per-origin counts of a report.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OriginsCounts {
-    /// The Git origin.
-    pub git: OriginCounts,
-    /// The CDN origin.
-    pub cdn: OriginCounts,
-}
-
-/// The body of `POST /v1/telemetry` (JSON, camelCase).
-///
-/// ```json
-/// {"installHash":"<64 hex>","configVersion":3,"mode":"canary","sdk":"sourcegate-rust/0.1.0",
-///  "intervalSecs":60,"origins":{"git":{"requests":10,"failures":1,"rateLimited":1},
-///  "cdn":{"requests":5,"failures":0,"rateLimited":0}},"fallbacks":1,"errors":0,
-///  "latencyMs":{"p50":12.0,"p99":80.5,"mean":15.2}}
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TelemetryReport {
-    /// Lower-case hex SHA-256 of the install id ([`install_hash`]).
-    pub install_hash: String,
-    /// Version of the config in use.
-    pub config_version: u64,
-    /// Mode of the config in use: `git`, `cdn`, `hybrid` or `canary`.
-    pub mode: String,
-    /// SDK name and version ([`SDK`]).
-    pub sdk: String,
-    /// The configured reporting interval, seconds.
-    pub interval_secs: f64,
-    /// Per-origin counts since the previous report.
-    pub origins: OriginsCounts,
-    /// Requests served by a fallback origin since the previous report.
-    pub fallbacks: u64,
-    /// Requests no origin could serve since the previous report.
-    pub errors: u64,
-    /// Latency figures.
-    pub latency_ms: LatencyMs,
 }
 
 /// Lower-case hex SHA-256 of `install_id`: what reports carry instead of the id.
@@ -155,31 +115,29 @@ pub struct Sample {
     pub mode: &'static str,
 }
 
-impl TelemetryReport {
-    /// The report for the interval between `prev` and `cur` (counters are cumulative, so the
-    /// report carries `cur − prev`, saturating; latency is `cur.latency`, already per
-    /// interval). Pure.
-    pub fn delta(
-        install_hash: &str,
-        interval: Duration,
-        prev: &StatsSnapshot,
-        cur: &Sample,
-    ) -> TelemetryReport {
-        let s = &cur.stats;
-        TelemetryReport {
-            install_hash: install_hash.to_owned(),
-            config_version: cur.config_version,
-            mode: cur.mode.to_owned(),
-            sdk: SDK.to_owned(),
-            interval_secs: interval.as_secs_f64(),
-            origins: OriginsCounts {
-                git: s.git.since(&prev.git),
-                cdn: s.cdn.since(&prev.cdn),
-            },
-            fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
-            errors: s.errors.saturating_sub(prev.errors),
-            latency_ms: cur.latency,
-        }
+/// The report for the interval between `prev` and `cur` (counters are cumulative, so the
+/// report carries `cur − prev`, saturating; latency is `cur.latency`, already per
+/// interval). Pure.
+pub fn report_delta(
+    install_hash: &str,
+    interval: Duration,
+    prev: &StatsSnapshot,
+    cur: &Sample,
+) -> TelemetryReport {
+    let s = &cur.stats;
+    TelemetryReport {
+        install_hash: install_hash.to_owned(),
+        config_version: cur.config_version,
+        mode: cur.mode.to_owned(),
+        sdk: SDK.to_owned(),
+        interval_secs: interval.as_secs_f64(),
+        origins: OriginsCounts {
+            git: s.git.since(&prev.git),
+            cdn: s.cdn.since(&prev.cdn),
+        },
+        fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
+        errors: s.errors.saturating_sub(prev.errors),
+        latency_ms: cur.latency,
     }
 }
 
@@ -197,7 +155,7 @@ pub(crate) async fn run(
     loop {
         tokio::time::sleep(interval.mul_f64(0.9 + 0.2 * rand::random::<f64>())).await;
         let Some(cur) = source.sample() else { return };
-        let report = TelemetryReport::delta(&install_hash, interval, &prev, &cur);
+        let report = report_delta(&install_hash, interval, &prev, &cur);
         prev = cur.stats;
         let span = tracing::debug_span!("telemetry_report", endpoint = %endpoint);
         let sent = http
@@ -264,7 +222,7 @@ mod tests {
             config_version: 3,
             mode: "canary",
         };
-        let r = TelemetryReport::delta("h", Duration::from_secs(60), &prev, &cur);
+        let r = report_delta("h", Duration::from_secs(60), &prev, &cur);
         assert_eq!(r.origins.git.requests, 10);
         assert_eq!(r.origins.git.failures, 5);
         assert_eq!(r.origins.git.rate_limited, 0);
