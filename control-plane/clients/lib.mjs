@@ -64,7 +64,8 @@ export const LIBRARIES = [
     anon: () => supabase(ANON_KEY),
     admin: () => supabase(ANON_KEY, ADMIN_TOKEN),
     user: () => supabase(ANON_KEY, USER_TOKEN),
-    // An anon JWT is a JWT: PostgREST answers 42501 with 401 only without one.
+    // The legacy anon key is a JWT with role anon: 42501 is still 401, since the status
+    // follows the role (anon → 401, any other → 403), as PostgREST's table of statuses says.
     anonDeniedStatus: 401,
   },
   {
