@@ -49,6 +49,7 @@ for g in "${groups[@]}"; do
     *) echo "SUPABASE_CLIENTS_ONLY: unknown group '$g' (core, reads, writes, keys)" >&2; exit 2 ;;
   esac
 done
+[ "${#js_files[@]}" -gt 0 ] || { echo "SUPABASE_CLIENTS_ONLY names no group" >&2; exit 2; }
 
 command -v node >/dev/null || { echo "node (>= 20) is required" >&2; exit 1; }
 echo "== npm ci (control-plane/clients: @supabase/supabase-js, @supabase/postgrest-js, ws)"
