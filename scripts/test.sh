@@ -2,7 +2,11 @@
 # Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
 # PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
 # valgrind, the shortened migration drill, doc tests), the FFI header check and the Node.js
-# binding's tests (npm ci + node --test), the admin console's browser tests (Chromium from
+# binding's tests (npm ci + node --test), /rest/v1 with Supabase's own clients
+# (scripts/supabase-clients.sh: @supabase/supabase-js, @supabase/postgrest-js and ws from npm
+# in control-plane/clients; postgrest (postgrest-py) and pytest from PyPI, pinned in
+# control-plane/clients/python/requirements.txt, in a venv under target/py-clients), the admin
+# console's browser tests (Chromium from
 # Debian, installed if missing; playwright-core from npm), and every shell block of the READMEs
 # (scripts/readme-blocks.sh: the commands a newcomer copies must work as written), the OpenAPI
 # document (openapi-spec-validator and schemathesis from PyPI in a venv under target/py,
@@ -49,6 +53,11 @@ bash ffi/check-header.sh
 
 echo "== Node.js binding"
 bash bindings/node/run-tests.sh
+
+echo "== /rest/v1 with Supabase's clients (supabase-js, postgrest-js, postgrest-py)"
+# Every group by default; SUPABASE_CLIENTS_ONLY=core (or a list: core,reads,writes,keys)
+# narrows it, see the script's header.
+bash scripts/supabase-clients.sh
 
 echo "== Admin console in a real browser (Debian Chromium + playwright-core)"
 bash control-plane/e2e/run.sh

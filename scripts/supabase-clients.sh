@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Real-client conformance of /rest/v1: Supabase's own clients against one live control plane
+# on 127.0.0.1 (embedded PostgreSQL in a temp dir, origin probes off).
+#   JS:     control-plane/clients/*.test.mjs, `node --test`, with @supabase/supabase-js,
+#           @supabase/postgrest-js and ws from npm (control-plane/clients/package-lock.json,
+#           `npm ci`);
+#   Python: control-plane/clients/python/test_*.py, pytest, with postgrest (postgrest-py) from
+#           PyPI (control-plane/clients/python/requirements.txt) in a venv under
+#           $target/py-clients (and Debian's python3/python3-venv when missing).
+# Tokens: an admin (role authenticated, app_metadata.role=admin), a user whose user_metadata
+# claims admin but app_metadata does not (signed here with the same HS256 secret: mint-token
+# only writes app_metadata), a legacy anon key (role anon) and a non-JWT publishable key.
+#
+# Uses: $SOURCEGATE_CP_BIN (set by scripts/test.sh), else builds the workspace once.
+# SUPABASE_CLIENTS_ONLY=core runs only the files that pass against the subset of today
+# (core.test.mjs, test_core.py); unset, every file runs: reads-extended and writes need the
+# PostgREST read and write features that are not merged yet, publishable-key needs the key
+# fix described in control-plane/README.md, and they fail until then. Groups below.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+clients="$root/control-plane/clients"
+
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+bin="${SOURCEGATE_CP_BIN:-}"
+if [ -z "$bin" ]; then
+  # Same feature resolution as scripts/test.sh, so nothing is rebuilt when it ran first.
+  cargo build --workspace --all-targets --locked
+  bin="$target/debug/sourcegate-control-plane"
+fi
+[ -x "$bin" ] || { echo "control-plane binary missing: $bin" >&2; exit 1; }
+
+# SUPABASE_CLIENTS_ONLY: a comma-separated list of groups, default all of them.
+#   core   core.test.mjs, test_core.py (the subset of today)
+#   reads  reads-extended.test.mjs, test_reads_extended.py (in, like, or, JSON paths, counts, …)
+#   writes writes.test.mjs, test_writes.py (table insert/update/upsert on app_config)
+#   keys   publishable-key.test.mjs (supabase-js with an sb_publishable_ key)
+only="${SUPABASE_CLIENTS_ONLY:-core,reads,writes,keys}"
+js_files=()
+py_files=()
+IFS=',' read -r -a groups <<<"$only"
+for g in "${groups[@]}"; do
+  case "$g" in
+    core) js_files+=(core.test.mjs); py_files+=(test_core.py) ;;
+    reads) js_files+=(reads-extended.test.mjs); py_files+=(test_reads_extended.py) ;;
+    writes) js_files+=(writes.test.mjs); py_files+=(test_writes.py) ;;
+    keys) js_files+=(publishable-key.test.mjs) ;;
+    *) echo "SUPABASE_CLIENTS_ONLY: unknown group '$g' (core, reads, writes, keys)" >&2; exit 2 ;;
+  esac
+done
+[ "${#js_files[@]}" -gt 0 ] || { echo "SUPABASE_CLIENTS_ONLY names no group" >&2; exit 2; }
+
+command -v node >/dev/null || { echo "node (>= 20) is required" >&2; exit 1; }
+echo "== npm ci (control-plane/clients: @supabase/supabase-js, @supabase/postgrest-js, ws)"
+(cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
+
+venv="$target/py-clients"
+req="$clients/python/requirements.txt"
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "== installing $req (PyPI: postgrest, pytest and their pinned dependencies) into $venv"
+  if ! command -v python3 >/dev/null || ! python3 -m venv --clear "$venv" 2>/dev/null; then
+    echo "== installing python3 and python3-venv (Debian)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv
+    python3 -m venv --clear "$venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  echo "$want" >"$stamp"
+fi
+
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+export SOURCEGATE_JWT_SECRET="clients-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export SOURCEGATE_DATA_DIR="$work/data"
+export SOURCEGATE_LISTEN="127.0.0.1:$port"
+export SOURCEGATE_ORIGIN_PROBES=false
+export SOURCEGATE_RATE_LIMIT_PER_SEC=100000
+export SOURCEGATE_RATE_LIMIT_BURST=100000
+export SOURCEGATE_TELEMETRY_RATE_PER_SEC=100000
+export SOURCEGATE_TELEMETRY_RATE_BURST=100000
+export SOURCEGATE_EMBEDDED_UNSAFE_FAST=true
+"$bin" serve >"$work/server.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  if curl -fsS "$base/ready" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "control plane exited before it was ready:"; cat "$work/server.log"; exit 1
+  fi
+  sleep 0.1
+done
+curl -fsS "$base/ready" >/dev/null || { echo "control plane not ready after 60 s"; cat "$work/server.log"; exit 1; }
+
+admin_sub="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+user_sub="$(python3 -c 'import uuid; print(uuid.uuid4())')"
+admin_token="$("$bin" mint-token --role authenticated --admin --sub "$admin_sub")"
+anon_key="$("$bin" mint-token --role anon --ttl-secs 86400)"
+# mint-token writes app_metadata only; the user_metadata-admin token is signed here (HS256).
+user_token="$(SUB="$user_sub" python3 - <<'PY'
+import base64, hashlib, hmac, json, os, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+claims = {"sub": os.environ["SUB"], "role": "authenticated", "aud": "authenticated",
+          "iat": now, "exp": now + 3600,
+          "app_metadata": {"provider": "email"}, "user_metadata": {"role": "admin"}}
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = b64(json.dumps(claims).encode())
+sig = hmac.new(os.environ["SOURCEGATE_JWT_SECRET"].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+print(f"{head}.{body}.{b64(sig)}")
+PY
+)"
+for t in "$admin_token" "$anon_key" "$user_token"; do
+  [ -n "$t" ] || { echo "a token could not be made" >&2; exit 1; }
+done
+export SG_BASE_URL="$base" SG_ADMIN_TOKEN="$admin_token" SG_ADMIN_SUB="$admin_sub"
+export SG_USER_TOKEN="$user_token" SG_ANON_KEY="$anon_key" SG_PUBLISHABLE_KEY="sb_publishable_clients_check"
+
+status=0
+echo "== JS (node --test): ${js_files[*]}"
+(cd "$clients" && node --test --test-concurrency=1 --test-reporter=spec "${js_files[@]}") || status=1
+if [ "${#py_files[@]}" -gt 0 ]; then
+  echo "== Python (pytest): ${py_files[*]}"
+  (cd "$clients/python" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "${py_files[@]}") || status=1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "supabase clients: failures (SUPABASE_CLIENTS_ONLY=$only); server log tail:"
+  tail -n 30 "$work/server.log"
+  exit 1
+fi
+echo "== supabase clients: all passed (SUPABASE_CLIENTS_ONLY=$only)"
