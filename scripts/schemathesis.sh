@@ -16,66 +16,25 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# shellcheck source=lib/control-plane.sh
+. "$root/scripts/lib/control-plane.sh"
 
 SCHEMATHESIS_VERSION=4.32.5
 SPEC_VALIDATOR_VERSION=0.9.0
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-40}"
 seed="${SCHEMATHESIS_SEED:-20261202}"
 
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-bin="${SOURCEGATE_CP_BIN:-}"
-if [ -z "$bin" ]; then
-  cargo build --workspace --all-targets --locked
-  bin="$target/debug/sourcegate-control-plane"
-fi
+cp_binary
 
 venv="$target/py/schemathesis"
 if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   echo "== installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator $SPEC_VALIDATOR_VERSION (PyPI) into $venv"
-  if ! command -v python3 >/dev/null || ! python3 -m venv "$venv" 2>/dev/null; then
-    echo "== installing python3 and python3-venv (Debian)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-  fi
+  py_venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "schemathesis==$SCHEMATHESIS_VERSION" "openapi-spec-validator==$SPEC_VALIDATOR_VERSION"
 fi
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-export SOURCEGATE_JWT_SECRET="schemathesis-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export SOURCEGATE_DATA_DIR="$work/data"
-export SOURCEGATE_LISTEN="127.0.0.1:$port"
-export SOURCEGATE_ORIGIN_PROBES=false
-export SOURCEGATE_RATE_LIMIT_PER_SEC=100000
-export SOURCEGATE_RATE_LIMIT_BURST=100000
-export SOURCEGATE_TELEMETRY_RATE_PER_SEC=100000
-export SOURCEGATE_TELEMETRY_RATE_BURST=100000
-export SOURCEGATE_EMBEDDED_UNSAFE_FAST=true
-"$bin" serve >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  if curl -fsS "$base/ready" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "control plane exited before it was ready:"; cat "$work/server.log"; exit 1
-  fi
-  sleep 0.1
-done
-curl -fsS "$base/ready" >/dev/null || { echo "control plane not ready after 60 s"; cat "$work/server.log"; exit 1; }
+cp_start schemathesis
 
 curl -fsS "$base/openapi.json" -o "$work/openapi.json"
 echo "== openapi-spec-validator"

@@ -19,17 +19,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# shellcheck source=lib/control-plane.sh
+. "$root/scripts/lib/control-plane.sh"
 clients="$root/control-plane/clients"
 
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-bin="${SOURCEGATE_CP_BIN:-}"
-if [ -z "$bin" ]; then
-  # Same feature resolution as scripts/test.sh, so nothing is rebuilt when it ran first.
-  cargo build --workspace --all-targets --locked
-  bin="$target/debug/sourcegate-control-plane"
-fi
-[ -x "$bin" ] || { echo "control-plane binary missing: $bin" >&2; exit 1; }
+cp_binary
 
 # SUPABASE_CLIENTS_ONLY: a comma-separated list of groups, default all of them.
 #   core   core.test.mjs, test_core.py (the subset of today)
@@ -61,48 +55,12 @@ stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "== installing $req (PyPI: postgrest, pytest and their pinned dependencies) into $venv"
-  if ! command -v python3 >/dev/null || ! python3 -m venv --clear "$venv" 2>/dev/null; then
-    echo "== installing python3 and python3-venv (Debian)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv
-    python3 -m venv --clear "$venv"
-  fi
+  py_venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   echo "$want" >"$stamp"
 fi
 
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-export SOURCEGATE_JWT_SECRET="clients-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export SOURCEGATE_DATA_DIR="$work/data"
-export SOURCEGATE_LISTEN="127.0.0.1:$port"
-export SOURCEGATE_ORIGIN_PROBES=false
-export SOURCEGATE_RATE_LIMIT_PER_SEC=100000
-export SOURCEGATE_RATE_LIMIT_BURST=100000
-export SOURCEGATE_TELEMETRY_RATE_PER_SEC=100000
-export SOURCEGATE_TELEMETRY_RATE_BURST=100000
-export SOURCEGATE_EMBEDDED_UNSAFE_FAST=true
-"$bin" serve >"$work/server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  if curl -fsS "$base/ready" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "control plane exited before it was ready:"; cat "$work/server.log"; exit 1
-  fi
-  sleep 0.1
-done
-curl -fsS "$base/ready" >/dev/null || { echo "control plane not ready after 60 s"; cat "$work/server.log"; exit 1; }
+cp_start clients
 
 admin_sub="$(python3 -c 'import uuid; print(uuid.uuid4())')"
 user_sub="$(python3 -c 'import uuid; print(uuid.uuid4())')"
