@@ -20,12 +20,12 @@ pub(crate) struct RestError {
     pub(super) www_authenticate: Option<String>,
 }
 
-/// PostgREST's error body: `details` and `hint` are always present (`null` when empty), as
-/// PostgREST writes them; `code` is absent only on the gateway's "No API key" answer.
+/// PostgREST's error body (<https://docs.postgrest.org/en/v12/references/errors.html>): all
+/// four keys always present, `null` when empty, as PostgREST writes them (`code` is `null` only
+/// on the gateway's "No API key" answer, which has no PostgREST code).
 #[derive(Debug, Serialize)]
 pub(super) struct RestErrorBody {
     /// PostgREST's or PostgreSQL's code (`PGRST…`, a SQLSTATE).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) code: Option<String>,
     /// What went wrong.
     pub(super) message: String,

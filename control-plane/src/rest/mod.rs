@@ -35,8 +35,10 @@
 
 mod error;
 mod handlers;
+mod openapi;
 mod query;
 
 pub(crate) use error::error_body;
 pub(crate) use handlers::{call_rpc, not_found, read_table, unsupported};
+pub(crate) use openapi::root as openapi_root;
 pub use query::parse_read_query;
