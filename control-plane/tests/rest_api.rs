@@ -524,12 +524,36 @@ async fn counts_ranges_and_head() {
     );
     let (s, h, rows) = rest_get(
         &ctx,
-        "app_config?select=config_key&order=version&limit=1",
+        "app_config?select=config_key&order=version",
         &[("range", "2-")],
     )
     .await;
-    assert_eq!((s, range(&h).as_str()), (200, "2-2/*"));
-    assert_eq!(rows, json!([{"config_key": "b_key"}]));
+    assert_eq!((s, range(&h).as_str()), (200, "2-3/*"));
+    assert_eq!(
+        rows,
+        json!([{"config_key": "b_key"}, {"config_key": "c,d"}])
+    );
+    let (s, h, rows) = rest_get(
+        &ctx,
+        "app_config?select=config_key&order=version&limit=2",
+        &[("range", "0-5")],
+    )
+    .await;
+    assert_eq!((s, range(&h).as_str()), (200, "0-1/*"));
+    assert_eq!(
+        rows,
+        json!([{"config_key": "marketplace_source"}, {"config_key": "a_key"}])
+    );
+    // limit=0 bypasses the header; a header disjoint from limit/offset is refused.
+    let (s, h, rows) = rest_get(
+        &ctx,
+        "app_config?limit=0",
+        &[("range", "1-2"), ("prefer", "count=exact")],
+    )
+    .await;
+    assert_eq!((s, range(&h).as_str(), rows), (206, "*/4", json!([])));
+    let (s, _, e) = rest_get(&ctx, "app_config?limit=1", &[("range", "2-")]).await;
+    assert_eq!((s, e["code"].as_str()), (416, Some("PGRST103")));
     // Offset at the end: 206 and `*`; beyond: 416 PGRST103.
     let (s, h, _) = rest_get(&ctx, "app_config?offset=4", &[("prefer", "count=exact")]).await;
     assert_eq!((s, range(&h).as_str()), (206, "*/4"));

@@ -199,9 +199,11 @@ fn plan_rows(plan: &serde_json::Value) -> Option<u64> {
         .map(|r| r.max(0.0).round() as u64)
 }
 
-/// `GET /rest/v1/{table}` (and `HEAD`, which axum answers with the same headers and no body).
+/// `GET /rest/v1/{table}` (and `HEAD`, which axum answers with the same headers and no body;
+/// it ignores `Range`, as PostgREST does).
 pub(crate) async fn read_table(
     State(state): State<AppState>,
+    method: Method,
     Path(table): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -217,10 +219,16 @@ pub(crate) async fn read_table(
         )
     })?;
     let count = count_pref(&headers);
+    // The `Range` header is for `GET` only (RFC 9110), as PostgREST reads it.
+    let range = if method == Method::GET {
+        header_range(&headers)?
+    } else {
+        None
+    };
     let read = build_select(
         t,
         &q,
-        header_range(&headers)?,
+        range,
         matches!(count, Some(CountPref::Exact | CountPref::Estimated)),
     )?;
     let first = read.range.first;

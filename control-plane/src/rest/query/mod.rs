@@ -243,7 +243,8 @@ fn order_list(t: &Table, v: &str, params: &mut Vec<String>) -> Result<Vec<String
 ///
 /// # Errors
 /// 400 `42703` for an unknown column, 400 `PGRST100` for what does not parse or is not
-/// supported, 416 `PGRST103` for a negative limit.
+/// supported, 416 `PGRST103` for a negative limit or a `Range` header disjoint from
+/// `limit`/`offset`.
 pub(in crate::rest) fn build_select(
     t: &Table,
     q: &[(String, String)],
@@ -269,9 +270,20 @@ pub(in crate::rest) fn build_select(
             order.extend(order_list(t, v, &mut params)?);
         }
     }
+    // PostgREST intersects the `Range` header with `limit`/`offset`; `limit=0` bypasses the
+    // header, and any other empty intersection is refused.
+    let url_range = query_range(q)?;
     let range = match header_range {
-        Some(h) => query_range(q)?.intersect(h),
-        None => query_range(q)?,
+        Some(h) if url_range.end != Some(url_range.first) => {
+            let r = url_range.intersect(h);
+            if r.end.is_some_and(|e| e <= r.first) {
+                return Err(range_error(
+                    "Limit should be greater than or equal to zero.",
+                ));
+            }
+            r
+        }
+        _ => url_range,
     };
     let where_sql = if conds.is_empty() {
         String::new()
