@@ -815,3 +815,29 @@ async fn root_serves_the_openapi_description_following_privileges() {
     assert_eq!(r.status(), 401);
     ctx.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn rate_limit_under_rest_is_postgrest_shaped() {
+    let ctx = start_with(|s| {
+        s.rate_limit_per_sec = 1;
+        s.rate_limit_burst = 1;
+    })
+    .await;
+    let mut refused = None;
+    for _ in 0..3 {
+        let (s, h, e) = rest_get(&ctx, "app_config?select=version", &[]).await;
+        if s == 429 {
+            refused = Some((h, e));
+            break;
+        }
+        assert_eq!(s, 200);
+    }
+    let (h, e) = refused.expect("a 429 after the burst");
+    let secs: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        e,
+        json!({"code": null, "message": "API rate limit exceeded", "details": null,
+               "hint": format!("Retry after {secs} s.")})
+    );
+    ctx.server.shutdown().await;
+}

@@ -62,6 +62,26 @@ pub(crate) fn error_body(status: StatusCode, message: String) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
+/// The gateway's 429 under `/rest/v1` (from [`crate::ratelimit`]): Supabase's gateway message
+/// "API rate limit exceeded", no PostgREST code (`null`, like the "No API key" answer), the
+/// wait in `hint` and `Retry-After` (whole seconds).
+pub(crate) fn rate_limited(retry_after_secs: u64) -> Response {
+    let mut resp = RestError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        body: Box::new(RestErrorBody {
+            code: None,
+            message: "API rate limit exceeded".into(),
+            details: None,
+            hint: Some(format!("Retry after {retry_after_secs} s.")),
+        }),
+        www_authenticate: None,
+    }
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
+}
+
 impl RestError {
     pub(super) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> RestError {
         RestError {
