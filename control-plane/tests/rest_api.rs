@@ -841,3 +841,73 @@ async fn rate_limit_under_rest_is_postgrest_shaped() {
     );
     ctx.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn postgrest_crate_filters_ranges_and_counts() {
+    let ctx = start().await;
+    seed_rows(&ctx).await;
+    let client = postgrest::Postgrest::new(ctx.url("/rest/v1")).insert_header("apikey", anon_key());
+    let keys_of = |text: &str| -> Vec<String> {
+        serde_json::from_str::<Value>(text)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["config_key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = client
+        .from("app_config")
+        .select("config_key")
+        .or("version.eq.1,config_value->>type.eq.cdn")
+        .not("in", "config_key", "(b_key)")
+        .order("config_key")
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        keys_of(&r.text().await.unwrap()),
+        ["a_key", "marketplace_source"]
+    );
+    let r = client
+        .from("app_config")
+        .select("config_key")
+        .like("config_key", "*_key")
+        .cs("config_value", r#"{"type":"git"}"#)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&r.text().await.unwrap()), ["b_key"]);
+    // exact_count asks `Range: 0-0`; range() then asks rows 1-2.
+    let r = client
+        .from("app_config")
+        .select("config_key")
+        .order("version")
+        .exact_count()
+        .range(1, 2)
+        .execute()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(r.headers()["content-range"], "1-2/4");
+    assert_eq!(keys_of(&r.text().await.unwrap()), ["a_key", "b_key"]);
+    // HEAD ignores `Range`, as PostgREST does (RFC 9110: Range is for GET).
+    let r = ctx
+        .http
+        .head(ctx.url("/rest/v1/app_config"))
+        .header("apikey", "k")
+        .header("range", "0-0")
+        .header("prefer", "count=exact")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["content-range"].to_str().unwrap()
+        ),
+        (200, "0-3/4")
+    );
+    ctx.server.shutdown().await;
+}
