@@ -62,6 +62,7 @@ pub(in crate::rest) const TABLES: &[Table] = &[
     },
 ];
 
+/// 400 `PGRST100`, PostgREST's answer to a query string it cannot parse.
 pub(super) fn parse_error(msg: impl Into<String>) -> RestError {
     RestError::new(StatusCode::BAD_REQUEST, "PGRST100", msg)
 }
@@ -76,6 +77,8 @@ pub(in crate::rest) fn range_error(details: impl Into<String>) -> RestError {
     .details(details)
 }
 
+/// The column `name` of `t` and its SQL type; 400 `42703` (PostgreSQL's "column does not
+/// exist", which PostgREST forwards) when `t` has none.
 pub(super) fn column(t: &Table, name: &str) -> Result<(&'static str, &'static str), RestError> {
     t.columns
         .iter()
@@ -285,6 +288,13 @@ pub(in crate::rest) fn build_select(
         }
         _ => url_range,
     };
+    // PostgreSQL's LIMIT and OFFSET are bigint.
+    let too_big = |n: u64| i64::try_from(n).is_err();
+    if too_big(range.first) || range.end.is_some_and(too_big) {
+        return Err(parse_error(
+            "limit and offset must be at most 9223372036854775807",
+        ));
+    }
     let where_sql = if conds.is_empty() {
         String::new()
     } else {
@@ -700,6 +710,10 @@ mod tests {
         );
         assert_eq!(refused("app_config", "limit=x").1, "PGRST100");
         assert_eq!(refused("app_config", "offset=-1").1, "PGRST100");
+        assert_eq!(
+            refused("app_config", "offset=9223372036854775808").1,
+            "PGRST100"
+        );
         let exact = build_select(t, &query_pairs(Some("version=gt.0")), None, true).unwrap();
         assert!(exact.sql.contains("(SELECT count(*) FROM f)"));
         assert_eq!(
