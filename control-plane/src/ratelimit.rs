@@ -1,5 +1,6 @@
 //! Per-client-IP rate limiting: the keyed limiter and the middleware that answers 429
-//! `rate_limited` with `Retry-After` (every route but `/live`, `/ready` and `/health`).
+//! `rate_limited` with `Retry-After` (every route but `/live`, `/ready` and `/health`; under
+//! `/rest/v1` in PostgREST's error shape, [`crate::rest::rate_limited`]).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -71,6 +72,11 @@ pub(crate) async fn rate_limit(
                 .map(|c| c.0)
                 .unwrap_or(IpAddr::from([0, 0, 0, 0]));
             if let Err(e) = check(limiter, ip) {
+                if let (true, AppError::RateLimited { retry_after_secs }) =
+                    (path.starts_with("/rest/v1"), &e)
+                {
+                    return crate::rest::rate_limited(*retry_after_secs);
+                }
                 return e.into_response();
             }
         }

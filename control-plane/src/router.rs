@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .route("/v1/telemetry/summary", get(fleet::telemetry_summary))
+        .route("/rest/v1/", get(rest::openapi_root))
         .route(
             "/rest/v1/rpc/{function}",
             get(rest::call_rpc).post(rest::call_rpc),

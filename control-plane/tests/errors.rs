@@ -384,7 +384,7 @@ async fn postgrest_refusals_keep_postgrest_shape() {
         "PGRST100",
     );
     postgrest(
-        &api.call(get("/rest/v1/app_config?config_key=like.x")).await,
+        &api.call(get("/rest/v1/app_config?config_key=fts.x")).await,
         400,
         "PGRST100",
     );

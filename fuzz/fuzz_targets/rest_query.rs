@@ -1,10 +1,12 @@
 //! The `/rest/v1` query-string parser of the control plane (`rest::parse_read_query`: the
-//! `select=`, `col=op.value`, `order=`, `limit=`, `offset=` subset of PostgREST).
+//! `select=` with aliases, casts and JSON paths, filters with `not.`, `or`/`and` trees,
+//! `order=`, `limit=`, `offset=` subset of PostgREST).
 //!
 //! Input: the first byte picks the table, the rest is the raw (percent-encoded) query string.
 //! Properties: no panic; an accepted query gives SQL whose only identifiers are quoted
 //! lower-case names, with no `;`, and placeholders `$1..=$n` matching the `n` parameters (so
-//! no filter value ever reaches the SQL text); a refusal is a 400 or 404 with a known code.
+//! no filter value, alias or JSON key ever reaches the SQL text); a refusal is a 400, 404 or 416
+//! (negative limit) with a known code.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,9 +25,12 @@ fuzz_target!(|data: &[u8]| {
     match parse_read_query(table, Some(raw)) {
         Ok((sql, params)) => check_sql(&sql, params.len()),
         Err((status, code)) => {
-            assert!(status == 400 || status == 404, "{status} for {raw:?}");
             assert!(
-                ["PGRST100", "PGRST205", "42703"].contains(&code.as_str()),
+                status == 400 || status == 404 || status == 416,
+                "{status} for {raw:?}"
+            );
+            assert!(
+                ["PGRST100", "PGRST103", "PGRST205", "42703"].contains(&code.as_str()),
                 "{code} for {raw:?}"
             );
         }

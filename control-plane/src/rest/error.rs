@@ -20,12 +20,12 @@ pub(crate) struct RestError {
     pub(super) www_authenticate: Option<String>,
 }
 
-/// PostgREST's error body: `details` and `hint` are always present (`null` when empty), as
-/// PostgREST writes them; `code` is absent only on the gateway's "No API key" answer.
+/// PostgREST's error body (<https://docs.postgrest.org/en/v12/references/errors.html>): all
+/// four keys always present, `null` when empty, as PostgREST writes them (`code` is `null` only
+/// on the gateway's "No API key" answer, which has no PostgREST code).
 #[derive(Debug, Serialize)]
 pub(super) struct RestErrorBody {
     /// PostgREST's or PostgreSQL's code (`PGRST…`, a SQLSTATE).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) code: Option<String>,
     /// What went wrong.
     pub(super) message: String,
@@ -60,6 +60,26 @@ pub(crate) fn error_body(status: StatusCode, message: String) -> Vec<u8> {
         hint: None,
     };
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The gateway's 429 under `/rest/v1` (from [`crate::ratelimit`]): Supabase's gateway message
+/// "API rate limit exceeded", no PostgREST code (`null`, like the "No API key" answer), the
+/// wait in `hint` and `Retry-After` (whole seconds).
+pub(crate) fn rate_limited(retry_after_secs: u64) -> Response {
+    let mut resp = RestError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        body: Box::new(RestErrorBody {
+            code: None,
+            message: "API rate limit exceeded".into(),
+            details: None,
+            hint: Some(format!("Retry after {retry_after_secs} s.")),
+        }),
+        www_authenticate: None,
+    }
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
 }
 
 impl RestError {

@@ -4,10 +4,10 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::error::RestError;
-use super::query::{TABLES, build_select, query_pairs};
+use super::query::{RowRange, TABLES, build_select, query_pairs, range_error};
 use crate::AppState;
 use crate::auth::{self, AuthContext};
 use crate::db;
@@ -15,7 +15,7 @@ use crate::db;
 const OBJECT_MEDIA: &str = "application/vnd.pgrst.object+json";
 
 /// Applies the gateway's key check and PostgREST's JWT rules (see the module docs).
-async fn rest_auth(
+pub(super) async fn rest_auth(
     state: &AppState,
     headers: &HeaderMap,
     query: &[(String, String)],
@@ -108,9 +108,102 @@ fn json_response(status: StatusCode, body: String, object: bool) -> Response {
     resp
 }
 
-/// `GET /rest/v1/{table}`.
+/// `Prefer: count=…` (PostgREST's counting,
+/// <https://docs.postgrest.org/en/v12/references/api/pagination_count.html#exact-count>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountPref {
+    Exact,
+    Planned,
+    Estimated,
+}
+
+fn count_pref(headers: &HeaderMap) -> Option<CountPref> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .find_map(|p| match p.trim() {
+            "count=exact" => Some(CountPref::Exact),
+            "count=planned" => Some(CountPref::Planned),
+            "count=estimated" => Some(CountPref::Estimated),
+            _ => None,
+        })
+}
+
+/// The `Range: first-[last]` request header (`items=` prefix allowed), as PostgREST reads it:
+/// one that does not match is ignored (all rows).
+///
+/// # Errors
+/// 416 `PGRST103` when `last < first`.
+fn header_range(headers: &HeaderMap) -> Result<Option<RowRange>, RestError> {
+    let Some(v) = headers.get(header::RANGE).and_then(|h| h.to_str().ok()) else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    let v = v.strip_prefix("items=").unwrap_or(v);
+    let Some((a, b)) = v.split_once('-') else {
+        return Ok(None);
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    let Ok(first) = a.parse::<u64>() else {
+        return Ok(None);
+    };
+    if !digits(a) || !(b.is_empty() || digits(b)) {
+        return Ok(None);
+    }
+    if b.is_empty() {
+        return Ok(Some(RowRange { first, end: None }));
+    }
+    let Ok(last) = b.parse::<u64>() else {
+        return Ok(None);
+    };
+    if last < first {
+        return Err(range_error(
+            "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
+        ));
+    }
+    Ok(Some(RowRange {
+        first,
+        end: Some(last.saturating_add(1)),
+    }))
+}
+
+/// PostgREST's status and `Content-Range` for a page of `n` rows from `first`, of `total`
+/// (`None`: not counted): 416 when `first > total`, 206 when the page is not all rows, else
+/// 200; the range is `*` when the page is empty or the total is 0, the total `*` when unknown.
+fn range_status(first: u64, n: u64, total: Option<u64>) -> (StatusCode, String) {
+    let range = if n > 0 && total != Some(0) {
+        format!("{first}-{}", first + n - 1)
+    } else {
+        "*".to_owned()
+    };
+    let header = format!(
+        "{range}/{}",
+        total.map_or_else(|| "*".to_owned(), |t| t.to_string())
+    );
+    let status = match total {
+        Some(t) if first > t => StatusCode::RANGE_NOT_SATISFIABLE,
+        Some(t) if n < t => StatusCode::PARTIAL_CONTENT,
+        _ => StatusCode::OK,
+    };
+    (status, header)
+}
+
+/// The planner's row estimate from `EXPLAIN (FORMAT JSON)` output.
+fn plan_rows(plan: &serde_json::Value) -> Option<u64> {
+    plan.get(0)?
+        .get("Plan")?
+        .get("Plan Rows")?
+        .as_f64()
+        .map(|r| r.max(0.0).round() as u64)
+}
+
+/// `GET /rest/v1/{table}` (and `HEAD`, which axum answers with the same headers and no body;
+/// it ignores `Range`, as PostgREST does).
 pub(crate) async fn read_table(
     State(state): State<AppState>,
+    method: Method,
     Path(table): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -125,32 +218,64 @@ pub(crate) async fn read_table(
             format!("Could not find the table 'public.{table}' in the schema cache"),
         )
     })?;
-    let (sql, params) = build_select(t, &q)?;
-    let (json, count) = db::in_role(&state.pool, &ctx, move |tx| {
+    let count = count_pref(&headers);
+    // The `Range` header is for `GET` only (RFC 9110), as PostgREST reads it.
+    let range = if method == Method::GET {
+        header_range(&headers)?
+    } else {
+        None
+    };
+    let read = build_select(
+        t,
+        &q,
+        range,
+        matches!(count, Some(CountPref::Exact | CountPref::Estimated)),
+    )?;
+    let first = read.range.first;
+    let (json, n, total) = db::in_role(&state.pool, &ctx, move |tx| {
         Box::pin(async move {
-            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
-            for p in &params {
+            let mut query = sqlx::query_as::<_, (String, i64, Option<i64>)>(&read.sql);
+            for p in &read.params {
                 query = query.bind(p);
             }
-            query.fetch_one(&mut **tx).await
+            let (json, n, exact) = query.fetch_one(&mut **tx).await?;
+            let total = match count {
+                Some(CountPref::Planned) => {
+                    let mut plan = sqlx::query_scalar::<_, serde_json::Value>(&read.plan_sql);
+                    for p in &read.params[..read.filter_params] {
+                        plan = plan.bind(p);
+                    }
+                    plan_rows(&plan.fetch_one(&mut **tx).await?)
+                }
+                _ => exact.and_then(|e| u64::try_from(e).ok()),
+            };
+            Ok((json, n, total))
         })
     })
     .await
     .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
+    let n = u64::try_from(n).unwrap_or(0);
+    let (status, content_range) = range_status(first, n, total);
+    if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        let mut e = range_error(format!(
+            "An offset of {first} was requested, but there are only {} rows.",
+            total.unwrap_or(0)
+        ))
+        .into_response();
+        if let Ok(h) = HeaderValue::from_str(&content_range) {
+            e.headers_mut().insert(header::CONTENT_RANGE, h);
+        }
+        return Ok(e);
+    }
     let object = wants_object(&headers);
-    let range = if count == 0 {
-        "*/*".to_owned()
-    } else {
-        format!("0-{}/*", count - 1)
-    };
     let mut resp = if object {
-        if count != 1 {
+        if n != 1 {
             return Err(RestError::new(
                 StatusCode::NOT_ACCEPTABLE,
                 "PGRST116",
                 "Cannot coerce the result to a single JSON object",
             )
-            .details(format!("The result contains {count} rows")));
+            .details(format!("The result contains {n} rows")));
         }
         let v: serde_json::Value = serde_json::from_str(&json).map_err(|_| {
             RestError::new(
@@ -165,9 +290,9 @@ pub(crate) async fn read_table(
             true,
         )
     } else {
-        json_response(StatusCode::OK, json, false)
+        json_response(status, json, false)
     };
-    if let Ok(h) = HeaderValue::from_str(&range) {
+    if let Ok(h) = HeaderValue::from_str(&content_range) {
         resp.headers_mut().insert(header::CONTENT_RANGE, h);
     }
     Ok(resp)

@@ -2,10 +2,34 @@
 //! provider, the `postgrest` crate, supabase-js) work against this service unchanged.
 //!
 //! Supported (everything else is a clear 4xx in PostgREST's error shape):
-//! - `GET /rest/v1/{app_config|app_config_history}?select=…&col=op.value&order=…&limit=…&offset=…`
-//!   with operators `eq`, `neq`, `gt`, `gte`, `lt`, `lte`, `is` (null/true/false); a JSON array,
-//!   or one object with `Accept: application/vnd.pgrst.object+json` (406 `PGRST116` when the
-//!   result has 0 or more than 1 rows);
+//! - `GET` and `HEAD /rest/v1/{app_config|app_config_history}` (PostgREST's "Tables and Views",
+//!   <https://docs.postgrest.org/en/v12/references/api/tables_views.html>):
+//!   - horizontal filtering `field=[not.]op.value` with `eq neq gt gte lt lte` (the value cast
+//!     to the field's type), `like ilike` (`*` or `%` as the wildcard), `match imatch`
+//!     (`~`, `~*`), `in.(a,b,"c,d")`, `is.(null|not_null|true|false|unknown)`, `isdistinct`,
+//!     `cs cd` (`config_value=cs.{"type":"cdn"}`); `or=(…)`, `and=(…)`, `not.or=(…)`,
+//!     `not.and=(…)`, nested (`or=(a.eq.1,and(b.gt.2,c.not.lt.3))`), double-quoted values
+//!     inside trees; all pairs ANDed;
+//!   - JSON paths in filters, `select` and `order` (`config_value->healthCheck->>intervalSecs`;
+//!     a digit key is an array index); in `select` a path is named after its last key, as
+//!     PostgREST does;
+//!   - vertical filtering `select=alias:field::cast,*` (casts from an allow-list);
+//!   - `order=field.asc|desc.nullsfirst|nullslast,…`; `limit`/`offset` and the `Range: a-b`
+//!     request header (GET only, `Range-Unit: items`), intersected as PostgREST does
+//!     (<https://docs.postgrest.org/en/v12/references/api/pagination_count.html>);
+//!   - `Prefer: count=exact|planned|estimated` (planned: the planner's estimate; estimated:
+//!     the exact count, which PostgREST gives below `db-max-rows`, a limit this service does
+//!     not set), the total in `Content-Range`
+//!     (`0-9/42`, `*/0` when empty, `…/*` without a count); 206 when the page is not all of a
+//!     known total, 416 `PGRST103` for an offset past it, a negative limit, a `Range` with
+//!     last < first or one disjoint from `limit`/`offset`;
+//!   - a JSON array, or one object with `Accept: application/vnd.pgrst.object+json` (406
+//!     `PGRST116` when the result has 0 or more than 1 rows);
+//!   - refused with 400 `PGRST100` naming what is unsupported: full-text search and range
+//!     operators (`fts`, `ov`, `sl`, …), `(any)`/`(all)` modifiers, other logic operators,
+//!     resource embedding, spreads and aggregates in `select`, casts off the allow-list;
+//! - `GET /rest/v1/`: the OpenAPI (Swagger 2.0) description of the tables and functions the
+//!   caller's role may use (<https://docs.postgrest.org/en/v12/references/api/openapi.html>);
 //! - `POST /rest/v1/rpc/get_marketplace_config` (also `GET`): the raw `jsonb` document;
 //! - `POST /rest/v1/rpc/update_app_config` with named arguments `p_key`, `p_value`,
 //!   `p_reason`, `p_expected_version` (a JSON integer: `1.0` or `"1"` is 400 `22P02`, nothing
@@ -19,7 +43,9 @@
 //! Tokens are verified as in [`crate::auth`]; refusals are 401 `PGRST301`/`PGRST303` with
 //! `WWW-Authenticate`.
 //!
-//! Errors follow PostgREST (`docs/references/errors.rst`): body `{code, message, details, hint}`;
+//! Errors follow PostgREST (<https://docs.postgrest.org/en/v12/references/errors.html>): body
+//! `{code, message, details, hint}`, every key always present (`null` when empty; `code` is
+//! `null` only on the gateway's "No API key" answer);
 //! SQLSTATE `42501` → 403 with a JWT, 401 without; `P0001` → 400; `PTxyz` → xyz; class `22` →
 //! 400; `23505` → 409; unknown table → 404 `PGRST205`; unknown function → 404 `PGRST202`;
 //! an RPC body that is not `application/json` → 415 `PGRST107`. `details` and `hint` are
@@ -30,13 +56,18 @@
 //!
 //! # Layout
 //! - `error`: `RestError`, PostgREST's error body, the codes of statuses no handler produced;
-//! - `query`: the pure parser of `GET /rest/v1/{table}` query strings ([`parse_read_query`]);
+//! - `query`: the pure parser of `GET /rest/v1/{table}` query strings ([`parse_read_query`]),
+//!   with `query::field` (columns, JSON paths, casts) and `query::filter` (the filter grammar,
+//!   also used for the `WHERE` of table writes);
+//! - `openapi`: the root endpoint's document;
 //! - `handlers`: the key and JWT check, the table read, the RPCs, the fallbacks.
 
 mod error;
 mod handlers;
+mod openapi;
 mod query;
 
-pub(crate) use error::error_body;
+pub(crate) use error::{error_body, rate_limited};
 pub(crate) use handlers::{call_rpc, not_found, read_table, unsupported};
+pub(crate) use openapi::root as openapi_root;
 pub use query::parse_read_query;
