@@ -32,14 +32,17 @@ pub(super) async fn rest_auth(
         })
         .filter(|k| !k.trim().is_empty())
         .ok_or_else(RestError::no_api_key)?;
-    if let Some(token) = auth::bearer(headers) {
+    let is_jwt = |k: &str| k.split('.').count() == 3;
+    // supabase-js without a session sends its API key as the bearer too; a non-JWT key
+    // (`sb_publishable_…`) in both places is the anon role, as Supabase's gateway treats it.
+    if let Some(token) = auth::bearer(headers).filter(|t| is_jwt(t) || t.trim() != apikey.trim()) {
         return state
             .verifier
             .verify(token)
             .await
             .map_err(RestError::from_auth);
     }
-    if apikey.split('.').count() == 3 {
+    if is_jwt(&apikey) {
         return state
             .verifier
             .verify(apikey.trim())

@@ -40,6 +40,8 @@
 //! (401 "No API key found in request"); any non-empty key is accepted, since it grants nothing
 //! by itself. The role comes from `Authorization: Bearer <JWT>`; without one, from the `apikey`
 //! if it is a JWT (Supabase's legacy anon/service keys); otherwise (`sb_publishable_…`) `anon`.
+//! A bearer that is the same non-JWT key as the `apikey` (what supabase-js sends without a
+//! session) is that key, so `anon` too, as Supabase's gateway treats it.
 //! Tokens are verified as in [`crate::auth`]; refusals are 401 `PGRST301`/`PGRST303` with
 //! `WWW-Authenticate`.
 //!
