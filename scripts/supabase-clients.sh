@@ -12,10 +12,8 @@
 # only writes app_metadata), a legacy anon key (role anon) and a non-JWT publishable key.
 #
 # Uses: $SOURCEGATE_CP_BIN (set by scripts/test.sh), else builds the workspace once.
-# SUPABASE_CLIENTS_ONLY=core runs only the files that pass against the subset of today
-# (core.test.mjs, test_core.py); unset, every file runs: reads-extended and writes need the
-# PostgREST read and write features that are not merged yet, publishable-key needs the key
-# fix described in control-plane/README.md, and they fail until then. Groups below.
+# SUPABASE_CLIENTS_ONLY=core (or reads, writes, keys; comma-separated) runs only those groups
+# (below); unset, every file runs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,7 +24,7 @@ clients="$root/control-plane/clients"
 cp_binary
 
 # SUPABASE_CLIENTS_ONLY: a comma-separated list of groups, default all of them.
-#   core   core.test.mjs, test_core.py (the subset of today)
+#   core   core.test.mjs, test_core.py (basic reads, single/maybeSingle, the RPCs)
 #   reads  reads-extended.test.mjs, test_reads_extended.py (in, like, or, JSON paths, counts, …)
 #   writes writes.test.mjs, test_writes.py (table insert/update/upsert on app_config)
 #   keys   publishable-key.test.mjs (supabase-js with an sb_publishable_ key)
