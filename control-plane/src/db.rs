@@ -62,9 +62,12 @@ where
     Ok(out)
 }
 
-type ConfigRow = (String, i64, serde_json::Value, DateTime<Utc>, Option<Uuid>);
+/// `(config_key, version, config_value, updated_at, updated_by)`, as selected from
+/// `public.app_config`.
+pub(crate) type ConfigRow = (String, i64, serde_json::Value, DateTime<Utc>, Option<Uuid>);
 
-fn view(r: ConfigRow) -> ConfigView {
+/// The view of a row (no `actor`: the server leaves it to clients).
+pub(crate) fn view(r: ConfigRow) -> ConfigView {
     ConfigView {
         key: r.0,
         version: r.1,

@@ -373,19 +373,7 @@ pub async fn read_snapshots(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
-            Snapshot::new(
-                ConfigView {
-                    key: r.0,
-                    version: r.1,
-                    value: r.2,
-                    updated_at: r.3,
-                    updated_by: r.4,
-                    actor: None,
-                },
-                r.5,
-            )
-        })
+        .map(|r| Snapshot::new(crate::db::view((r.0, r.1, r.2, r.3, r.4)), r.5))
         .collect())
 }
 
