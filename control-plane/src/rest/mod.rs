@@ -36,7 +36,9 @@
 mod error;
 mod handlers;
 mod query;
+mod write;
 
 pub(crate) use error::error_body;
 pub(crate) use handlers::{call_rpc, not_found, read_table, unsupported};
 pub use query::parse_read_query;
+pub(crate) use write::{delete_table, insert_table, update_table};
