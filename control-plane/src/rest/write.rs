@@ -403,19 +403,21 @@ fn respond(
     if let Ok(v) = HeaderValue::from_str(&range) {
         h.insert(header::CONTENT_RANGE, v);
     }
-    if !p.applied.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&p.applied.join(", ")) {
-            h.insert("preference-applied", v);
-        }
+    if !p.applied.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&p.applied.join(", "))
+    {
+        h.insert("preference-applied", v);
     }
-    if insert && p.ret == Return::HeadersOnly && w.count == 1 {
-        if let Some(id) = &w.first_id {
-            let loc: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("id", &format!("eq.{id}"))
-                .finish();
-            if let Ok(v) = HeaderValue::from_str(&format!("/{}?{loc}", t.name)) {
-                h.insert(header::LOCATION, v);
-            }
+    if insert
+        && p.ret == Return::HeadersOnly
+        && w.count == 1
+        && let Some(id) = &w.first_id
+    {
+        let loc: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("id", &format!("eq.{id}"))
+            .finish();
+        if let Ok(v) = HeaderValue::from_str(&format!("/{}?{loc}", t.name)) {
+            h.insert(header::LOCATION, v);
         }
     }
     Ok(resp)
