@@ -703,6 +703,34 @@ async fn inserts_upserts_and_deletes() {
             .await
             .unwrap();
     assert_eq!(keys, ["feature_flags", "limits", "marketplace_source"]);
+
+    // A key renamed through PATCH: the in-memory reads forget the old key at once.
+    let status = |path: &'static str| {
+        let ctx = &ctx;
+        async move { ctx.http.get(ctx.url(path)).send().await.unwrap().status() }
+    };
+    assert_eq!(status("/v1/configs/limits").await, 200);
+    let r = send(
+        &ctx,
+        Method::PATCH,
+        "/rest/v1/app_config?config_key=eq.limits",
+        Some(&admin),
+        None,
+        Some(json!({"config_key": "limits_v2"})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(status("/v1/configs/limits").await, 404);
+    let moved: Value = ctx
+        .http
+        .get(ctx.url("/v1/configs/limits_v2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["version"], 2);
     ctx.server.shutdown().await;
 }
 
