@@ -852,3 +852,61 @@ async fn supabase_postgrest_crate_updates_and_upserts() {
     assert_eq!(ctx.get_config().await["version"], 2);
     ctx.server.shutdown().await;
 }
+
+/// Polls `url` until it answers `want` (5 s at most); the last status seen.
+async fn wait_for_status(http: &reqwest::Client, url: &str, want: u16) -> u16 {
+    let mut last = 0;
+    for _ in 0..50 {
+        last = http.get(url).send().await.unwrap().status().as_u16();
+        if last == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_rename_reaches_other_replicas() {
+    let ctx = start().await;
+    let other = sourcegate_control_plane::spawn(settings(&ctx.db))
+        .await
+        .expect("second replica");
+    let b = |path: &str| format!("{}{path}", other.base_url());
+    let admin = admin_token(Uuid::new_v4());
+    let r = send(
+        &ctx,
+        Method::POST,
+        "/rest/v1/app_config",
+        Some(&admin),
+        None,
+        Some(json!({"config_key": "feature_flags", "config_value": {"a": 1}})),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        wait_for_status(&ctx.http, &b("/v1/configs/feature_flags"), 200).await,
+        200
+    );
+    let r = send(
+        &ctx,
+        Method::PATCH,
+        "/rest/v1/app_config?config_key=eq.feature_flags",
+        Some(&admin),
+        None,
+        Some(json!({"config_key": "flags"})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    // The other replica learns of both keys from the notifications alone.
+    assert_eq!(
+        wait_for_status(&ctx.http, &b("/v1/configs/flags"), 200).await,
+        200
+    );
+    assert_eq!(
+        wait_for_status(&ctx.http, &b("/v1/configs/feature_flags"), 404).await,
+        404
+    );
+    other.shutdown().await;
+    ctx.server.shutdown().await;
+}
