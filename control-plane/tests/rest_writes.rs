@@ -789,6 +789,24 @@ async fn history_is_read_only_through_rest() {
         )
         .await;
         assert_eq!(r.expect_status(403).await, denied);
+        // An upsert naming the identity column is refused before any privilege check, as
+        // PostgreSQL (and so PostgREST) refuses it.
+        let r = send(
+            &ctx,
+            Method::POST,
+            "/rest/v1/app_config_history",
+            Some(&token),
+            Some("resolution=merge-duplicates"),
+            Some(json!({"id": 1, "reason": "rewritten"})),
+        )
+        .await;
+        assert_eq!(
+            r.expect_status(400).await,
+            json!({"code": "428C9",
+                   "message": "cannot insert a non-DEFAULT value into column \"id\"",
+                   "details": "Column \"id\" is an identity column defined as GENERATED ALWAYS.",
+                   "hint": "Use OVERRIDING SYSTEM VALUE to override."})
+        );
     }
     let r = send(
         &ctx,

@@ -267,6 +267,25 @@ struct Written {
     first_id: Option<String>,
 }
 
+/// A database error of a write in PostgREST's shape: as [`RestError::from_db`], except
+/// `428C9` (a value for a `GENERATED ALWAYS` column, e.g. `id` of `app_config_history`), which
+/// PostgreSQL raises while rewriting the statement, before any privilege check: PostgREST answers
+/// it 400 with PostgreSQL's message, DETAIL and HINT (its default for SQLSTATE class 42), where
+/// the shared classifier would hide it as a 500.
+fn write_error(e: sqlx::Error, authed: bool) -> RestError {
+    if let Some(pg) = e
+        .as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        .filter(|pg| pg.code() == "428C9")
+    {
+        let mut r = RestError::new(StatusCode::BAD_REQUEST, "428C9", pg.message());
+        r.body.details = pg.detail().map(str::to_owned);
+        r.body.hint = pg.hint().map(str::to_owned);
+        return r;
+    }
+    RestError::from_db(e, authed)
+}
+
 /// A mutation to run (see [`run`]).
 struct Statement {
     /// `INSERT`/`UPDATE`/`DELETE … RETURNING public."t".*`.
@@ -328,7 +347,7 @@ async fn run(
     let (json, count, first_id, keys) = query
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| RestError::from_db(e, authed))?;
+        .map_err(|e| write_error(e, authed))?;
     if single && count != 1 {
         tx.rollback()
             .await
