@@ -30,7 +30,10 @@
 //! concurrency: a stale filter updates 0 rows). An update or delete that RLS hides affects 0
 //! rows (204, or `[]` with `return=representation`), as PostgREST; an insert RLS refuses is 403
 //! `42501` "new row violates row-level security policy …"; without a JWT, 401 `42501`
-//! "permission denied for table …". `app_config_history` has no write grant: 401/403 `42501`.
+//! "permission denied for table …". `app_config_history` has no write grant: 401/403 `42501`
+//! (a payload naming its identity `id` is 400 `428C9` first, as PostgreSQL refuses it while
+//! rewriting the statement, before any privilege check). A duplicate key is 409 `23505` with
+//! `details: null`: PostgreSQL leaves the key out of DETAIL for a caller subject to RLS.
 //! `PATCH`/`DELETE` without a filter are 400 `21000` "UPDATE/DELETE requires a WHERE clause", as
 //! Supabase's pg-safeupdate answers; `limit`, `offset` and `order` on a write are 400
 //! `PGRST100`. `Prefer`: `return=minimal` (default: 201 for `POST`, 204 otherwise, no body),
