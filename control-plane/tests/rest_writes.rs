@@ -431,6 +431,26 @@ async fn refusals_write_nothing_and_carry_postgrest_bodies() {
         .await
         .unwrap();
     r.expect(415, "PGRST107").await;
+    // An upsert repeating a key: PostgreSQL's refusal, 400.
+    let r = send(
+        &ctx,
+        Method::POST,
+        "/rest/v1/app_config?on_conflict=config_key",
+        Some(&admin),
+        Some("resolution=merge-duplicates"),
+        Some(json!([
+            {"config_key": "feature_flags", "config_value": {"a": 5}},
+            {"config_key": "feature_flags", "config_value": {"a": 6}}
+        ])),
+    )
+    .await;
+    assert_eq!(
+        r.expect_status(400).await,
+        json!({"code": "21000",
+               "message": "ON CONFLICT DO UPDATE command cannot affect row a second time",
+               "details": null,
+               "hint": "Ensure that no rows proposed for insertion within the same command have duplicate constrained values."})
+    );
     // Mismatched keys in a bulk insert without `columns=`.
     let r = send(
         &ctx,

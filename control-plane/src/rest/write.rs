@@ -267,18 +267,19 @@ struct Written {
     first_id: Option<String>,
 }
 
-/// A database error of a write in PostgREST's shape: as [`RestError::from_db`], except
-/// `428C9` (a value for a `GENERATED ALWAYS` column, e.g. `id` of `app_config_history`), which
-/// PostgreSQL raises while rewriting the statement, before any privilege check: PostgREST answers
-/// it 400 with PostgreSQL's message, DETAIL and HINT (its default for SQLSTATE class 42), where
-/// the shared classifier would hide it as a 500.
+/// A database error of a write in PostgREST's shape: as [`RestError::from_db`], except two
+/// refusals of the request's own payload that PostgREST answers 400 with PostgreSQL's message,
+/// DETAIL and HINT (its default status), where the shared classifier would hide them as a 500:
+/// `428C9`, a value for a `GENERATED ALWAYS` column (e.g. `id` of `app_config_history`, raised
+/// while the statement is rewritten, before any privilege check), and `21000`, an upsert whose
+/// rows repeat a conflict key ("ON CONFLICT DO UPDATE command cannot affect row a second time").
 fn write_error(e: sqlx::Error, authed: bool) -> RestError {
     if let Some(pg) = e
         .as_database_error()
         .and_then(|d| d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
-        .filter(|pg| pg.code() == "428C9")
+        .filter(|pg| matches!(pg.code(), "428C9" | "21000"))
     {
-        let mut r = RestError::new(StatusCode::BAD_REQUEST, "428C9", pg.message());
+        let mut r = RestError::new(StatusCode::BAD_REQUEST, pg.code(), pg.message());
         r.body.details = pg.detail().map(str::to_owned);
         r.body.hint = pg.hint().map(str::to_owned);
         return r;
