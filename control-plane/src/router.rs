@@ -95,7 +95,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/rest/v1/{table}",
-            get(rest::read_table).fallback(rest::unsupported),
+            get(rest::read_table)
+                .patch(rest::update_table)
+                .post(rest::insert_table)
+                .delete(rest::delete_table)
+                .fallback(rest::unsupported),
         )
         .merge(admin::routes())
         .fallback(not_found)

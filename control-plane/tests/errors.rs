@@ -442,7 +442,7 @@ async fn postgrest_refusals_keep_postgrest_shape() {
     // Other methods; an unknown path.
     let a = api
         .call(
-            Request::delete("/rest/v1/app_config")
+            Request::put("/rest/v1/app_config")
                 .header("apikey", "sb_publishable_test")
                 .body(Body::empty())
                 .unwrap(),

@@ -219,7 +219,7 @@ async fn rest_subset_refuses_what_it_does_not_implement() {
     let ctx = start().await;
     let r = ctx
         .http
-        .post(ctx.url("/rest/v1/app_config"))
+        .put(ctx.url("/rest/v1/app_config"))
         .header("apikey", "k")
         .json(&json!({"config_key":"x","config_value":{}}))
         .send()

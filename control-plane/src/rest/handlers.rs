@@ -52,7 +52,7 @@ pub(super) async fn rest_auth(
     Ok(AuthContext::anon())
 }
 
-fn check_profile(headers: &HeaderMap, name: &str) -> Result<(), RestError> {
+pub(super) fn check_profile(headers: &HeaderMap, name: &str) -> Result<(), RestError> {
     match headers.get(name).and_then(|h| h.to_str().ok()) {
         Some(p) if p != "public" => Err(RestError::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -66,7 +66,7 @@ fn check_profile(headers: &HeaderMap, name: &str) -> Result<(), RestError> {
 /// RPC bodies are JSON: a `Content-Type` other than `application/json` (or `…+json`) is
 /// refused with 415 `PGRST107`, as PostgREST refuses media types it cannot read. No header
 /// means JSON.
-fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
+pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -90,14 +90,14 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
     }
 }
 
-fn wants_object(headers: &HeaderMap) -> bool {
+pub(super) fn wants_object(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|a| a.contains(OBJECT_MEDIA))
 }
 
-fn json_response(status: StatusCode, body: String, object: bool) -> Response {
+pub(super) fn json_response(status: StatusCode, body: String, object: bool) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -34,7 +34,39 @@
 //! - `POST /rest/v1/rpc/update_app_config` with named arguments `p_key`, `p_value`,
 //!   `p_reason`, `p_expected_version` (a JSON integer: `1.0` or `"1"` is 400 `22P02`, nothing
 //!   written), `p_force` (boolean, default false): the updated row as an object; an unchanged
-//!   document is 409 `PT409` with `details: "no_change"` unless `p_force`.
+//!   document is 409 `PT409` with `details: "no_change"` unless `p_force`;
+//! - table writes (`write`), as supabase-js sends them:
+//!   `PATCH /rest/v1/{table}?<filters>` with a JSON object of columns to set;
+//!   `POST /rest/v1/{table}` with an object or an array of objects (`?columns=`, names
+//!   optionally double-quoted; without it every object must have the same keys, else 400
+//!   `PGRST102` "All object keys must match"), an upsert with `Prefer:
+//!   resolution=merge-duplicates|ignore-duplicates` on `?on_conflict=` (default: the primary
+//!   key); `DELETE /rest/v1/{table}?<filters>`.
+//!
+//! Table writes, in short: each request is one statement in one transaction as the caller's
+//! role, so grants and RLS decide and the table's triggers validate (422 `PT422`, nothing
+//! written), version, stamp, record the history row and NOTIFY exactly as for the RPC; a write
+//! reaches SSE subscribers and the in-memory reads like an RPC write. A body key or
+//! `columns=` name that is not a column is 400 `PGRST204` ("Could not find the 'x' column of
+//! 't' in the schema cache"); every real column is passed to the database as PostgREST would,
+//! where the trigger overwrites `version`, `updated_at` and `updated_by`. No expected-version or
+//! no-op check: an identical document is a new version (filter on `version=eq.N` for optimistic
+//! concurrency: a stale filter updates 0 rows). An update or delete that RLS hides affects 0
+//! rows (204, or `[]` with `return=representation`), as PostgREST; an insert RLS refuses is 403
+//! `42501` "new row violates row-level security policy …"; without a JWT, 401 `42501`
+//! "permission denied for table …". `app_config_history` has no write grant: 401/403 `42501`
+//! (a payload naming its identity `id` is 400 `428C9` first, as PostgreSQL refuses it while
+//! rewriting the statement, before any privilege check). A duplicate key is 409 `23505` with
+//! `details: null`: PostgreSQL leaves the key out of DETAIL for a caller subject to RLS.
+//! `PATCH`/`DELETE` without a filter are 400 `21000` "UPDATE/DELETE requires a WHERE clause", as
+//! Supabase's pg-safeupdate answers; `limit`, `offset` and `order` on a write are 400
+//! `PGRST100`. `Prefer`: `return=minimal` (default: 201 for `POST`, 204 otherwise, no body),
+//! `return=representation` (the rows, `select=` columns; 201 for `POST`, 200 otherwise),
+//! `return=headers-only` (`POST`: `Location: /t?id=eq.…` for one row), `count=exact` (the total
+//! in `Content-Range`), `handling=strict` (400 `PGRST122` for anything else); applied tokens are
+//! echoed in `Preference-Applied`, others ignored. With `Accept:
+//! application/vnd.pgrst.object+json`, a write affecting other than one row is 406 `PGRST116`
+//! and rolled back.
 //!
 //! Keys and roles: an `apikey` header (or `?apikey=`) is required, as Supabase's gateway does
 //! (401 "No API key found in request"); any non-empty key is accepted, since it grants nothing
@@ -62,14 +94,17 @@
 //!   with `query::field` (columns, JSON paths, casts) and `query::filter` (the filter grammar,
 //!   also used for the `WHERE` of table writes);
 //! - `openapi`: the root endpoint's document;
-//! - `handlers`: the key and JWT check, the table read, the RPCs, the fallbacks.
+//! - `handlers`: the key and JWT check, the table read, the RPCs, the fallbacks;
+//! - `write`: the table writes (`PATCH`, `POST`, `DELETE`).
 
 mod error;
 mod handlers;
 mod openapi;
 mod query;
+mod write;
 
 pub(crate) use error::{error_body, rate_limited};
 pub(crate) use handlers::{call_rpc, not_found, read_table, unsupported};
 pub(crate) use openapi::root as openapi_root;
 pub use query::parse_read_query;
+pub(crate) use write::{delete_table, insert_table, update_table};
