@@ -56,8 +56,9 @@ class Writes(SuiteCase):
                          [(key, 1, {"n": 1, "version": 1})])
         self.assert_api_error(self.admin, lambda: self.t(self.admin).insert(
             {"config_key": key, "config_value": {"n": 2}}).execute(), 409,
+            # No DETAIL: PostgreSQL leaves the key value out for a caller subject to RLS.
             pg_error("23505", 'duplicate key value violates unique constraint "app_config_config_key_key"',
-                     f"Key (config_key)=({key}) already exists."))
+                     None))
 
     def test_upsert(self):
         before = self.current_row(U)

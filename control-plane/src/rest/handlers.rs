@@ -497,7 +497,7 @@ pub(crate) async fn unsupported(method: Method) -> RestError {
         StatusCode::METHOD_NOT_ALLOWED,
         "PGRST117",
         format!(
-            "Unsupported HTTP method or route ({method}); this endpoint implements a read/RPC subset of PostgREST"
+            "Unsupported HTTP method or route ({method}); this endpoint implements a subset of PostgREST (reads, table writes on app_config, RPCs)"
         ),
     )
 }
