@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::RestError;
-use super::query::{RowRange, TABLES, build_select, query_pairs, range_error};
+use super::query::{RowRange, build_select, find_table, query_pairs, range_error};
 use crate::AppState;
 use crate::auth::{self, AuthContext};
 use crate::db;
@@ -214,13 +214,7 @@ pub(crate) async fn read_table(
     let q = query_pairs(raw.as_deref());
     let ctx = rest_auth(&state, &headers, &q).await?;
     check_profile(&headers, "accept-profile")?;
-    let t = TABLES.iter().find(|t| t.name == table).ok_or_else(|| {
-        RestError::new(
-            StatusCode::NOT_FOUND,
-            "PGRST205",
-            format!("Could not find the table 'public.{table}' in the schema cache"),
-        )
-    })?;
+    let t = find_table(&table)?;
     let count = count_pref(&headers);
     // The `Range` header is for `GET` only (RFC 9110), as PostgREST reads it.
     let range = if method == Method::GET {

@@ -26,7 +26,7 @@ use axum::response::Response;
 
 use super::error::RestError;
 use super::handlers::{check_content_type, check_profile, json_response, rest_auth, wants_object};
-use super::query::{TABLES, Table, filters, query_pairs};
+use super::query::{Table, filters, find_table, query_pairs};
 use crate::AppState;
 use crate::db;
 
@@ -134,16 +134,6 @@ fn prefs(headers: &HeaderMap, insert: bool) -> Result<Prefs, RestError> {
         .details(format!("Invalid preferences: {}", invalid.join(", "))));
     }
     Ok(p)
-}
-
-fn find_table(name: &str) -> Result<&'static Table, RestError> {
-    TABLES.iter().find(|t| t.name == name).ok_or_else(|| {
-        RestError::new(
-            StatusCode::NOT_FOUND,
-            "PGRST205",
-            format!("Could not find the table 'public.{name}' in the schema cache"),
-        )
-    })
 }
 
 /// PostgREST's answer to a payload (or `columns=`) naming a column the table lacks.
@@ -443,6 +433,54 @@ fn respond(
     Ok(resp)
 }
 
+/// What every table write checks and reads before its statement.
+struct Prepared {
+    /// The decoded query string.
+    q: Vec<(String, String)>,
+    /// The caller, from the key and the JWT.
+    ctx: crate::auth::AuthContext,
+    /// The table written.
+    t: &'static Table,
+    /// The `Prefer` header.
+    p: Prefs,
+    /// `Accept: application/vnd.pgrst.object+json`.
+    single: bool,
+    /// The `RETURNING` select list (`select=`).
+    select: String,
+}
+
+/// The checks shared by `PATCH`, `POST` and `DELETE`, in PostgREST's order: key and JWT, the
+/// `Content-Profile`, the body's media type (`has_body`), the table, `Prefer` (`insert` allows
+/// `resolution=`), no read options, the object media type and `select=`.
+async fn prepare(
+    state: &AppState,
+    table: &str,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    insert: bool,
+    has_body: bool,
+) -> Result<Prepared, RestError> {
+    let q = query_pairs(raw);
+    let ctx = rest_auth(state, headers, &q).await?;
+    check_profile(headers, "content-profile")?;
+    if has_body {
+        check_content_type(headers)?;
+    }
+    let t = find_table(table)?;
+    let p = prefs(headers, insert)?;
+    refuse_read_options(&q)?;
+    let single = wants_object(headers);
+    let select = select_list(t, &q)?;
+    Ok(Prepared {
+        q,
+        ctx,
+        t,
+        p,
+        single,
+        select,
+    })
+}
+
 /// The body as JSON (`PGRST102` when it is empty or not JSON).
 fn parse_body(body: &Bytes) -> Result<serde_json::Value, RestError> {
     serde_json::from_slice(body).map_err(|_| invalid_json())
@@ -458,15 +496,14 @@ pub(crate) async fn update_table(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q).await?;
-    check_profile(&headers, "content-profile")?;
-    check_content_type(&headers)?;
-    let t = find_table(&table)?;
-    let p = prefs(&headers, false)?;
-    refuse_read_options(&q)?;
-    let single = wants_object(&headers);
-    let select = select_list(t, &q)?;
+    let Prepared {
+        q,
+        ctx,
+        t,
+        p,
+        single,
+        select,
+    } = prepare(&state, &table, raw.as_deref(), &headers, false, true).await?;
     let serde_json::Value::Object(obj) = parse_body(&body)? else {
         return Err(RestError::new(
             StatusCode::BAD_REQUEST,
@@ -552,15 +589,14 @@ pub(crate) async fn insert_table(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q).await?;
-    check_profile(&headers, "content-profile")?;
-    check_content_type(&headers)?;
-    let t = find_table(&table)?;
-    let p = prefs(&headers, true)?;
-    refuse_read_options(&q)?;
-    let single = wants_object(&headers);
-    let select = select_list(t, &q)?;
+    let Prepared {
+        q,
+        ctx,
+        t,
+        p,
+        single,
+        select,
+    } = prepare(&state, &table, raw.as_deref(), &headers, true, true).await?;
     let rows = match parse_body(&body)? {
         serde_json::Value::Array(rows) => rows,
         obj @ serde_json::Value::Object(_) => vec![obj],
@@ -678,14 +714,14 @@ pub(crate) async fn delete_table(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
-    let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q).await?;
-    check_profile(&headers, "content-profile")?;
-    let t = find_table(&table)?;
-    let p = prefs(&headers, false)?;
-    refuse_read_options(&q)?;
-    let single = wants_object(&headers);
-    let select = select_list(t, &q)?;
+    let Prepared {
+        q,
+        ctx,
+        t,
+        p,
+        single,
+        select,
+    } = prepare(&state, &table, raw.as_deref(), &headers, false, false).await?;
     let mut params = Vec::new();
     let conds = filters(t, &q, &mut params)?;
     if conds.is_empty() {

@@ -62,6 +62,17 @@ pub(in crate::rest) const TABLES: &[Table] = &[
     },
 ];
 
+/// The served table called `name`, or PostgREST's 404 `PGRST205` for any other.
+pub(in crate::rest) fn find_table(name: &str) -> Result<&'static Table, RestError> {
+    TABLES.iter().find(|t| t.name == name).ok_or_else(|| {
+        RestError::new(
+            StatusCode::NOT_FOUND,
+            "PGRST205",
+            format!("Could not find the table 'public.{name}' in the schema cache"),
+        )
+    })
+}
+
 /// 400 `PGRST100`, PostgREST's answer to a query string it cannot parse.
 pub(super) fn parse_error(msg: impl Into<String>) -> RestError {
     RestError::new(StatusCode::BAD_REQUEST, "PGRST100", msg)
