@@ -129,8 +129,7 @@ impl std::fmt::Display for OriginKind {
 }
 
 /// The routing mode (`type` in the document).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
     /// Everything to Git.
     Git,
@@ -173,8 +172,7 @@ impl Mode {
 ///
 /// Healthy/unhealthy thresholds count *consecutive* results, as Envoy's `healthy_threshold` /
 /// `unhealthy_threshold` and pingora's `consecutive_success` / `consecutive_failure` do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheckSettings {
     /// Time between probes of one origin (default 60 s, the seed's "every minute"); each wait
     /// carries ±10 % jitter.
@@ -207,8 +205,7 @@ impl Default for HealthCheckSettings {
 /// `max_ejection_time` = 300 s): after `consecutive_failures` 5xx or connect errors in a row, the
 /// origin is ejected for `base_ejection × n` where `n` counts ejections in a row, capped at
 /// `max_ejection`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutlierSettings {
     /// Consecutive 5xx/connect failures that eject an origin (default 5).
     pub consecutive_failures: u32,
@@ -229,8 +226,7 @@ impl Default for OutlierSettings {
 }
 
 /// A validated `marketplace_source` document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MarketplaceConfig {
     /// Routing mode.
     pub mode: Mode,
@@ -290,6 +286,14 @@ impl ConfigError {
 /// the only check on a Supabase project). `control-plane/tests/validator_diff.rs` runs generated
 /// documents through both and requires the same verdict and the same field.
 pub mod limits;
+
+/// A config serialises as its document ([`MarketplaceConfig::to_document`]): the one JSON
+/// shape of a config, the same one [`MarketplaceConfig::from_json_slice`] reads.
+impl Serialize for MarketplaceConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_document().serialize(serializer)
+    }
+}
 
 impl MarketplaceConfig {
     /// Parses and validates a document from JSON bytes.

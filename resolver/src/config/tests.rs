@@ -110,6 +110,11 @@ fn document_round_trips() {
     .unwrap();
     let again = MarketplaceConfig::from_value(&c.to_document()).unwrap();
     assert_eq!(c, again);
+    // One serialisation: serde's is the document, durations in the document's units.
+    let via_serde = serde_json::to_value(&c).unwrap();
+    assert_eq!(via_serde, c.to_document());
+    assert_eq!(via_serde["type"], "canary");
+    assert_eq!(via_serde["healthCheck"]["timeoutMs"], 250);
 }
 
 fn field_of(doc: serde_json::Value) -> Option<String> {
