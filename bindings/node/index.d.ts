@@ -170,5 +170,26 @@ export class Resolver {
 /** Canary bucket (0..9999) of an install id. */
 export function bucketOf(installId: string): number;
 
+/** An origin's state for {@link route}. */
+export interface OriginState {
+  unavailable?: null | 'rateLimited' | 'ejected' | 'unhealthy';
+  /** When it last failed (any monotonic unit; 0 = never). */
+  lastFailure?: number;
+  /** Default: whether the document has its URL. */
+  configured?: boolean;
+}
+
+/** The route decision alone, through sg_route_json (no resolver, no I/O). */
+export function route(input: {
+  document: object;
+  installId: string;
+  origins?: { git?: OriginState; cdn?: OriginState };
+  path?: string;
+}): {
+  order: ('git' | 'cdn')[];
+  reason: { kind: 'mode' | 'canary' | 'failover' | 'panicMode' | 'noFallback'; [k: string]: unknown };
+  url?: string;
+};
+
 /** Version of libsourcegate_ffi. */
 export const version: string;

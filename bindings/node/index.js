@@ -75,6 +75,7 @@ const fn = {
   onConfigChange: lib.func('uint32_t sg_resolver_on_config_change(sg_resolver *resolver, sg_config_callback *callback, void *userdata, _Out_ uint64_t *id_out)'),
   removeConfigCallback: lib.func('uint32_t sg_resolver_remove_config_callback(sg_resolver *resolver, uint64_t id)'),
   bucketOf: lib.func('uint32_t sg_bucket_of(const char *install_id, _Out_ uint32_t *out)'),
+  routeJson: lib.func('uint32_t sg_route_json(const char *input_json, _Out_ void **out_json)'),
   lastError: lib.func('const char *sg_last_error_message()'),
   statusName: lib.func('const char *sg_status_name(uint32_t status)'),
   reasonName: lib.func('const char *sg_reason_name(uint32_t reason)'),
@@ -268,4 +269,20 @@ function bucketOf(installId) {
   return out[0];
 }
 
-module.exports = { Resolver, SourcegateError, bucketOf, version: fn.version() };
+/**
+ * The route decision alone (no resolver, no I/O), through sg_route_json: `input` is
+ * `{document, installId, origins: {git, cdn}, path?}` (each origin
+ * `{unavailable: null|'rateLimited'|'ejected'|'unhealthy', lastFailure, configured}`); returns
+ * `{order, reason, url?}`. Throws SourcegateError for input the C ABI refuses.
+ */
+function route(input) {
+  const out = [null];
+  check(fn.routeJson(JSON.stringify(input), out));
+  try {
+    return JSON.parse(koffi.decode(out[0], 'char', -1));
+  } finally {
+    fn.stringFree(out[0]);
+  }
+}
+
+module.exports = { Resolver, SourcegateError, bucketOf, route, version: fn.version() };

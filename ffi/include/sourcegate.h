@@ -448,6 +448,27 @@ const char *sg_origin_name(uint32_t origin);
 // Always safe to call.
 const char *sg_reason_name(uint32_t reason);
 
+// The route decision alone, as JSON in and out: no resolver, no I/O (the conformance suite in
+// `test-data/conformance` drives every host through it).
+//
+// `input_json` is one object: `document` (a `marketplace_source` document), `installId`
+// (string; its canary bucket by the bucket rule), `origins.git` / `origins.cdn` (each
+// `{"unavailable": null | "rateLimited" | "ejected" | "unhealthy", "lastFailure": u64,
+// "configured": bool}`; absent fields: available, never failed, configured when the document
+// has its URL) and optionally `path`. Writes to `*out_json` (release it with
+// [`sg_string_free`]) `{"order": ["git"|"cdn", …], "reason": {"kind": …, …}}` (the
+// reason as `sourcegate::Reason` serialises) plus `"url"` when a `path` was given: the path
+// joined to the first origin's base URL.
+//
+// # Errors
+// `SG_STATUS_NULL_PARAMETER`, `SG_STATUS_INVALID_UTF8`; `SG_STATUS_INVALID_ARGUMENT` for input
+// that is not such an object; `SG_STATUS_CONFIG_INVALID` for a document the validator
+// refuses; `SG_STATUS_INVALID_PATH` / `SG_STATUS_NO_ORIGIN` for a path that cannot be joined.
+//
+// # Safety
+// `input_json` must be a NUL-terminated string; `out_json` valid for a write of one pointer.
+sg_status sg_route_json(const char *input_json, char **out_json);
+
 // A static, NUL-terminated name of `status` (`"SG_STATUS_OK"`, …); `"SG_STATUS_UNKNOWN"` for an
 // unknown value. Do not free.
 //

@@ -16,7 +16,7 @@
 //!   configures a `sourcegate::ResolverBuilder`.
 //! - `routing`: the plain-data decision types ([`sg_origin`], [`sg_reason`],
 //!   [`sg_unavailable`], [`sg_mode`], [`sg_resolution`]), [`sg_origin_name`],
-//!   [`sg_reason_name`], [`sg_bucket_of`].
+//!   [`sg_reason_name`], [`sg_bucket_of`], the route decision as JSON ([`sg_route_json`]).
 //! - `resolver`: the handle [`sg_resolver`] and its synchronous entry points (new, free,
 //!   resolve, the blocking fetch and reload, report outcome, stats), [`sg_fetch_result`].
 //! - `callback`: the callback types ([`sg_fetch_callback`], [`sg_done_callback`],
@@ -89,7 +89,7 @@ pub use resolver::{
 };
 pub use routing::{
     sg_bucket_of, sg_mode, sg_origin, sg_origin_name, sg_reason, sg_reason_name, sg_resolution,
-    sg_unavailable,
+    sg_route_json, sg_unavailable,
 };
 pub use status::{sg_status, sg_status_name};
 pub use subscription::{

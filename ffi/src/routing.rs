@@ -1,17 +1,19 @@
 //! The plain-data decision types ([`sg_origin`], [`sg_reason`], [`sg_unavailable`],
 //! [`sg_mode`], [`sg_resolution`]), their conversions from the resolver's types, their static
-//! names ([`sg_origin_name`], [`sg_reason_name`]) and [`sg_bucket_of`].
+//! names ([`sg_origin_name`], [`sg_reason_name`]), [`sg_bucket_of`] and the route decision
+//! as JSON ([`sg_route_json`]).
 
 use std::ffi::c_char;
 
 use sourcegate::routing::Unavailable;
 use sourcegate::{Mode, OriginKind, Reason};
 
+use crate::error::Failure;
 use crate::memory::{c_str, non_null};
 use crate::panic::ffi_call;
-#[cfg(doc)]
-use crate::sg_resolver_resolve;
 use crate::status::sg_status;
+#[cfg(doc)]
+use crate::{sg_resolver_resolve, sg_string_free};
 
 /// An origin.
 #[repr(u32)]
@@ -209,4 +211,85 @@ pub unsafe extern "C" fn sg_reason_name(reason: u32) -> *const c_char {
             _ => c"unknown".as_ptr(),
         }
     })
+}
+
+/// The route decision alone, as JSON in and out: no resolver, no I/O (the conformance suite in
+/// `test-data/conformance` drives every host through it).
+///
+/// `input_json` is one object: `document` (a `marketplace_source` document), `installId`
+/// (string; its canary bucket by the bucket rule), `origins.git` / `origins.cdn` (each
+/// `{"unavailable": null | "rateLimited" | "ejected" | "unhealthy", "lastFailure": u64,
+/// "configured": bool}`; absent fields: available, never failed, configured when the document
+/// has its URL) and optionally `path`. Writes to `*out_json` (release it with
+/// [`sg_string_free`]) `{"order": ["git"|"cdn", …], "reason": {"kind": …, …}}` (the
+/// reason as `sourcegate::Reason` serialises) plus `"url"` when a `path` was given: the path
+/// joined to the first origin's base URL.
+///
+/// # Errors
+/// `SG_STATUS_NULL_PARAMETER`, `SG_STATUS_INVALID_UTF8`; `SG_STATUS_INVALID_ARGUMENT` for input
+/// that is not such an object; `SG_STATUS_CONFIG_INVALID` for a document the validator
+/// refuses; `SG_STATUS_INVALID_PATH` / `SG_STATUS_NO_ORIGIN` for a path that cannot be joined.
+///
+/// # Safety
+/// `input_json` must be a NUL-terminated string; `out_json` valid for a write of one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sg_route_json(
+    input_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> sg_status {
+    ffi_call!({
+        // SAFETY: per this function's contract.
+        let input = unsafe { c_str(input_json, "input_json") }?;
+        non_null(out_json, "out_json")?;
+        let out = route_json(input)?;
+        let s = crate::memory::string_to_c(out)?;
+        // SAFETY: `out_json` is valid for a write per the contract.
+        unsafe { *out_json = s };
+        Ok(())
+    })
+}
+
+/// [`sg_route_json`] without the C strings.
+fn route_json(input: &str) -> Result<String, Failure> {
+    use sourcegate::config::MarketplaceConfig;
+    use sourcegate::routing::{OriginView, route, url_for};
+    let bad = |msg: String| Failure::new(sg_status::InvalidArgument, msg);
+    let v: serde_json::Value =
+        serde_json::from_str(input).map_err(|e| bad(format!("input_json: {e}")))?;
+    let cfg = MarketplaceConfig::from_value(&v["document"])
+        .map_err(|e| Failure::new(sg_status::ConfigInvalid, e.to_string()))?;
+    let install_id = v["installId"]
+        .as_str()
+        .ok_or_else(|| bad("installId: expected a string".into()))?;
+    let view = |kind: OriginKind| -> Result<OriginView, Failure> {
+        let o = &v["origins"][kind.as_str()];
+        let unavailable = match o["unavailable"].as_str() {
+            None => None,
+            Some("rateLimited") => Some(Unavailable::RateLimited),
+            Some("ejected") => Some(Unavailable::Ejected),
+            Some("unhealthy") => Some(Unavailable::Unhealthy),
+            Some(other) => return Err(bad(format!("origins.{kind}.unavailable: {other}"))),
+        };
+        Ok(OriginView {
+            configured: o["configured"]
+                .as_bool()
+                .unwrap_or(cfg.origin_url(kind).is_some()),
+            unavailable,
+            last_failure: o["lastFailure"].as_u64().unwrap_or(0),
+        })
+    };
+    let r = route(
+        &cfg,
+        sourcegate::bucket::bucket_of(install_id),
+        [view(OriginKind::Git)?, view(OriginKind::Cdn)?],
+    );
+    let mut out = serde_json::json!({
+        "order": r.candidates().iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "reason": r.reason,
+    });
+    if let Some(path) = v["path"].as_str() {
+        let url = url_for(&cfg, r.first(), path)?;
+        out["url"] = url.as_str().into();
+    }
+    Ok(out.to_string())
 }

@@ -14,8 +14,11 @@
 
 use serde::Serialize;
 
+use url::Url;
+
 use crate::bucket::Bucket;
 use crate::config::{MarketplaceConfig, Mode, OriginKind};
+use crate::error::RequestError;
 
 /// Why an origin cannot take traffic right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,6 +167,38 @@ pub fn route(config: &MarketplaceConfig, bucket: Bucket, views: [OriginView; 2])
         (Some(cause), false, _) => ([primary, secondary], 1, Reason::NoFallback { cause }),
     };
     Route { order, len, reason }
+}
+
+/// The URL `kind` serves `path` from: the path joined to that origin's base URL in `config`
+/// (a leading `/` is dropped and the base path kept; a path that would leave the base — a
+/// scheme, a network-path reference, dot segments, backslashes — is refused). The same join
+/// the resolver makes for every request.
+///
+/// # Errors
+/// [`RequestError::NoOrigin`] when the document has no URL for `kind`;
+/// [`RequestError::InvalidPath`] for a path refused as above.
+///
+/// # Examples
+/// ```
+/// use sourcegate::{config::*, routing::url_for};
+/// let cfg = MarketplaceConfig::from_json_slice(
+///     br#"{"type":"cdn","gitUrl":"https://g.example/o/r/HEAD","cdnUrl":"https://c.example/"}"#).unwrap();
+/// let u = url_for(&cfg, OriginKind::Git, "/community-plugins.json").unwrap();
+/// assert_eq!(u.as_str(), "https://g.example/o/r/HEAD/community-plugins.json");
+/// assert!(url_for(&cfg, OriginKind::Cdn, "../x").is_err());
+/// ```
+pub fn url_for(
+    config: &MarketplaceConfig,
+    kind: OriginKind,
+    path: &str,
+) -> Result<Url, RequestError> {
+    let base = config
+        .origin_url(kind)
+        .ok_or_else(|| RequestError::NoOrigin {
+            path: path.into(),
+            origin: kind,
+        })?;
+    crate::origin::join_path(base, path)
 }
 
 #[cfg(test)]
