@@ -160,22 +160,37 @@ pub(crate) async fn get_config(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let ctx = authenticate(&state, &headers).await?;
+    read_config(&state, &key, &headers).await
+}
+
+/// The answer of `GET /v1/configs/{key}` (`key` already percent-decoded): shared by the route
+/// above and by [`crate::snapshot_reads`], which calls it before the router.
+///
+/// # Errors
+/// 401 `unauthorized` for a token that does not verify; 404 `not_found` for an unknown key;
+/// the database errors of [`AppError::from_db`] when the caller's role is not served from the
+/// snapshot.
+pub(crate) async fn read_config(
+    state: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let ctx = authenticate(state, headers).await?;
     if key.contains('\0') {
         return Err(AppError::NotFound("no such configuration".into()));
     }
     let store = state.hub.store();
     if store.serves(ctx.role) {
         let snap = store
-            .get(&key)
+            .get(key)
             .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
-        return Ok(snapshot_response(&snap, &headers));
+        return Ok(snapshot_response(&snap, headers));
     }
-    let v = db::fetch_config_fast(&state.pool, &ctx, &key)
+    let v = db::fetch_config_fast(&state.pool, &ctx, key)
         .await
         .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
         .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
-    if not_modified(&headers, v.version) {
+    if not_modified(headers, v.version) {
         return Ok(not_modified_response(etag(v.version)));
     }
     Ok(config_response(&v))

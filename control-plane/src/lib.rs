@@ -72,6 +72,7 @@ mod ratelimit;
 mod router;
 mod secrets;
 mod server;
+mod snapshot_reads;
 mod state;
 
 pub(crate) use ratelimit::{Limiter, keyed_limiter};

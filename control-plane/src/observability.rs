@@ -23,13 +23,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
+use metrics::SharedString;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
@@ -102,36 +103,98 @@ pub fn parse_trusted(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{s:?} is neither a CIDR nor an IP address"))
 }
 
-/// Middleware: resolves [`ClientIp`] and records `http_requests_total` and
-/// `http_request_duration_seconds`.
-pub(crate) async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
+/// [`client_ip`] of a request: its peer (from axum's `ConnectInfo`, `0.0.0.0` when served
+/// without it) behind the state's `--trusted-proxies`.
+pub(crate) fn request_client_ip(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> IpAddr {
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let ip = client_ip(peer, req.headers(), &state.settings.trusted_proxies);
+    client_ip(peer, headers, &state.settings.trusted_proxies)
+}
+
+/// Middleware: resolves [`ClientIp`] and records `http_requests_total` and
+/// `http_request_duration_seconds`.
+pub(crate) async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ip = request_client_ip(&state, req.extensions(), req.headers());
     req.extensions_mut().insert(ClientIp(ip));
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+        .map(|p| SharedString::from(p.as_str().to_owned()))
+        .unwrap_or(SharedString::const_str("unmatched"));
+    let method = req.method().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16();
+    record_request(route, &method, resp.status(), start.elapsed());
+    resp
+}
+
+/// Records one answered request: `http_requests_total` and `http_request_duration_seconds`
+/// (`elapsed`: time to the response head), plus `telemetry_reports_total` for
+/// `POST /v1/telemetry` (204 is accepted, anything else refused). Labels built from the
+/// common methods and statuses are static strings, so a request on the read path allocates
+/// nothing here.
+pub(crate) fn record_request(
+    route: impl Into<SharedString>,
+    method: &Method,
+    status: StatusCode,
+    elapsed: Duration,
+) {
+    let route = route.into();
+    let method = method_label(method);
     metrics::histogram!("sourcegate_http_request_duration_seconds",
         "route" => route.clone(), "method" => method.clone())
-    .record(start.elapsed().as_secs_f64());
-    if route == "/v1/telemetry" {
-        let result = if status == 204 { "accepted" } else { "refused" };
+    .record(elapsed.as_secs_f64());
+    if &*route == "/v1/telemetry" {
+        let result = if status == StatusCode::NO_CONTENT {
+            "accepted"
+        } else {
+            "refused"
+        };
         metrics::counter!("sourcegate_telemetry_reports_total", "result" => result).increment(1);
     }
     metrics::counter!("sourcegate_http_requests_total",
-        "route" => route, "method" => method, "status" => status.to_string())
+        "route" => route, "method" => method, "status" => status_label(status))
     .increment(1);
-    resp
+}
+
+fn method_label(m: &Method) -> SharedString {
+    match *m {
+        Method::GET => SharedString::const_str("GET"),
+        Method::HEAD => SharedString::const_str("HEAD"),
+        Method::POST => SharedString::const_str("POST"),
+        Method::PUT => SharedString::const_str("PUT"),
+        Method::PATCH => SharedString::const_str("PATCH"),
+        Method::DELETE => SharedString::const_str("DELETE"),
+        Method::OPTIONS => SharedString::const_str("OPTIONS"),
+        _ => SharedString::from(m.as_str().to_owned()),
+    }
+}
+
+fn status_label(s: StatusCode) -> SharedString {
+    let label = match s.as_u16() {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        206 => "206",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => return SharedString::from(s.as_u16().to_string()),
+    };
+    SharedString::const_str(label)
 }
 
 /// Refreshes the gauges read from other state, then renders the Prometheus text format.

@@ -64,8 +64,42 @@ fn cors() -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-/// Builds the router over `state` (no socket: usable with `tower::ServiceExt::oneshot`).
+/// Builds the router over `state` (no socket: usable with `tower::ServiceExt::oneshot`): every
+/// route and the whole middleware stack. The server runs [`app`]: this router behind the
+/// config-read path of [`crate::snapshot_reads`], which answers the same.
 pub fn router(state: AppState) -> Router {
+    routes(state)
+        .layer(cors())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// What the server runs: [`crate::snapshot_reads::SnapshotReads`] answering
+/// `GET /v1/configs/{key}` itself, in front of [`router`] for everything else.
+pub(crate) fn app(state: AppState) -> crate::snapshot_reads::SnapshotReads {
+    crate::snapshot_reads::SnapshotReads::new(state.clone(), router(state), cors_headers())
+}
+
+/// The headers [`cors`] adds to a `GET` that carries no `Origin` (the only requests
+/// [`crate::snapshot_reads`] serves), computed by running the layer itself once over an empty
+/// answer, so the read path adds exactly what the router's CORS layer would.
+fn cors_headers() -> axum::http::HeaderMap {
+    use futures_util::FutureExt as _;
+    use tower::{Layer as _, ServiceExt as _};
+    let stub = tower::service_fn(|_: axum::extract::Request| async {
+        Ok::<_, std::convert::Infallible>(Response::new(axum::body::Body::empty()))
+    });
+    let req = axum::extract::Request::new(axum::body::Body::empty());
+    cors()
+        .layer(stub)
+        .oneshot(req)
+        .now_or_never()
+        .and_then(Result::ok)
+        .map(|resp| resp.headers().clone())
+        .unwrap_or_default()
+}
+
+/// Every route with the inner middlewares (body limit, JSON errors, rate limit, metrics).
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/live", get(health::live))
         .route("/health", get(health::ready))
@@ -115,8 +149,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             observability::track,
         ))
-        .layer(cors())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

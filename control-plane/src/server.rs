@@ -240,7 +240,7 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         .origin_probes
         .then(|| tokio::spawn(fleet::run_health_watcher(state.clone())));
     let sse_stop = state.clone();
-    let app = router(state);
+    let app = router::app(state);
     let tcp = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| StartError::Io {
@@ -253,11 +253,16 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
     })?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let serve = tokio::spawn(async move {
-        axum::serve(tcp, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.await;
-            })
-            .await
+        axum::serve(
+            tcp,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown_rx.await;
+        })
+        .await
     });
     tracing::info!(%addr, "control plane listening");
     Ok(Server {

@@ -503,3 +503,79 @@ async fn rate_limit_keys_on_the_forwarded_client_only_behind_trusted_proxies() {
     assert_eq!(b, vec![429]);
     ctx.server.shutdown().await;
 }
+
+/// `GET /v1/configs/{key}` is answered before the router (`snapshot_reads`); the same key
+/// percent-encoded (`marketplace%5Fsource`) goes through the router, which decodes it. Both
+/// answers must be the same: status, every header but `date`, and body, for each kind of
+/// request an install or an admin sends.
+#[tokio::test]
+async fn read_path_answers_as_the_router_does() {
+    let ctx = start_with(|s| s.rate_limit_per_sec = 1000).await;
+    let version = version_at(&ctx.http, &ctx.base).await;
+    let etag = format!("\"{version}\"");
+    let user = user_token(Uuid::new_v4());
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        ("anon", "marketplace_source", vec![]),
+        (
+            "304",
+            "marketplace_source",
+            vec![("if-none-match", etag.clone())],
+        ),
+        (
+            "stale etag",
+            "marketplace_source",
+            vec![("if-none-match", "\"0\"".into())],
+        ),
+        (
+            "gzip",
+            "marketplace_source",
+            vec![("accept-encoding", "gzip".into())],
+        ),
+        (
+            "service",
+            "marketplace_source",
+            vec![("authorization", format!("Bearer {}", service_token()))],
+        ),
+        (
+            "user",
+            "marketplace_source",
+            vec![("authorization", format!("Bearer {user}"))],
+        ),
+        (
+            "bad token",
+            "marketplace_source",
+            vec![("authorization", "Bearer a.b.c".into())],
+        ),
+        ("unknown key", "no_such_key", vec![]),
+    ];
+    for (name, key, headers) in cases {
+        let mut answers = Vec::new();
+        for path in [key.to_owned(), key.replace('_', "%5F")] {
+            let mut req = ctx.http.get(ctx.url(&format!("/v1/configs/{path}?x=1")));
+            for (h, v) in &headers {
+                req = req.header(*h, v);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let mut hs: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter(|(n, _)| n.as_str() != "date")
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            hs.sort();
+            answers.push((status, hs, resp.bytes().await.unwrap()));
+        }
+        assert_eq!(answers[0], answers[1], "{name}");
+        assert!(
+            answers[0]
+                .1
+                .iter()
+                .any(|(n, _)| n == "access-control-allow-origin"),
+            "{name}: CORS headers missing: {:?}",
+            answers[0].1
+        );
+    }
+    ctx.server.shutdown().await;
+}
