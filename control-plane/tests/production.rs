@@ -116,12 +116,40 @@ async fn snapshot_answers_equal_the_database_for_each_role() {
         }
         let body = r.send().await.unwrap().text().await.unwrap();
         assert_eq!(Some(body), truth_rpc, "{role:?}");
+        // The Supabase provider's table read from memory vs the same read with `limit=1`,
+        // which the database answers: status, headers but `date`, body, byte for byte.
+        for accept in ["application/json", "application/vnd.pgrst.object+json"] {
+            let mut answers = Vec::new();
+            for extra in ["", "&limit=1"] {
+                let mut r = ctx
+                    .http
+                    .get(ctx.url(&format!(
+                        "/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value{extra}"
+                    )))
+                    .header("apikey", "k")
+                    .header("accept", accept);
+                if let Some(t) = token {
+                    r = r.bearer_auth(t);
+                }
+                let resp = r.send().await.unwrap();
+                let mut hs: Vec<(String, String)> = resp
+                    .headers()
+                    .iter()
+                    .filter(|(n, _)| n.as_str() != "date")
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                    .collect();
+                hs.sort();
+                answers.push((resp.status(), hs, resp.text().await.unwrap()));
+            }
+            assert_eq!(answers[0], answers[1], "{role:?} {accept}");
+            assert_eq!(answers[0].0, 200, "{role:?} {accept}");
+        }
     }
     ctx.server.shutdown().await;
 }
 
 #[tokio::test]
-async fn reads_304s_and_first_sse_event_never_touch_postgres() {
+async fn reads_304s_table_reads_and_first_sse_event_never_touch_postgres() {
     let ctx = start().await;
     // Hold an ACCESS EXCLUSIVE lock on app_config: any query of the table now blocks.
     let mut su = superuser(&ctx).await;
@@ -166,6 +194,17 @@ async fn reads_304s_and_first_sse_event_never_touch_postgres() {
         .await
         .unwrap();
     assert!(r.headers().get("content-encoding").is_none());
+    // The Supabase provider's table read, as anon with the project key.
+    let r = http
+        .get(ctx.url("/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value"))
+        .header("apikey", anon_key())
+        .header("accept", "application/vnd.pgrst.object+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let row: Value = r.json().await.unwrap();
+    assert_eq!(row["config_value"]["version"], 1);
     // The first SSE event.
     let r = http
         .get(ctx.url("/v1/configs/marketplace_source/events"))

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::RestError;
-use super::query::{RowRange, build_select, find_table, query_pairs, range_error};
+use super::query::{ReadQuery, RowRange, build_select, find_table, query_pairs, range_error};
 use crate::AppState;
 use crate::auth::{self, AuthContext};
 use crate::db;
@@ -202,6 +202,83 @@ fn plan_rows(plan: &serde_json::Value) -> Option<u64> {
         .map(|r| r.max(0.0).round() as u64)
 }
 
+/// The rows of the one table read every install's Supabase provider makes
+/// (`GET /rest/v1/app_config?config_key=eq.<key>&select=config_value`, the resolver's
+/// `SupabaseRead::Table`), from the in-memory snapshot: `(json, rows, total)` as the database
+/// path's query returns them, or `None` to ask the database.
+///
+/// Only when the caller's role reads `app_config` without restriction
+/// ([`crate::snapshot::SnapshotStore::serves`]), the query holds exactly those two parameters
+/// (plus `apikey`), the key is plain (`[A-Za-z0-9_.-]`) and known, and neither `Range` nor a
+/// count is asked for. The text is what `json_agg(json_build_object('config_value', …))`
+/// prints over PostgreSQL's own text of the document; a test compares both paths byte for byte
+/// for each role.
+fn snapshot_rows(
+    state: &AppState,
+    ctx: &AuthContext,
+    table: &str,
+    q: &[(String, String)],
+    range: Option<&RowRange>,
+    counted: bool,
+) -> Option<(String, i64, Option<u64>)> {
+    if table != "app_config" || range.is_some() || counted {
+        return None;
+    }
+    let mut key = None;
+    let mut select = false;
+    for (k, v) in q {
+        match k.as_str() {
+            "apikey" => {}
+            "select" if v == "config_value" && !select => select = true,
+            "config_key" if key.is_none() => key = Some(v.strip_prefix("eq.")?),
+            _ => return None,
+        }
+    }
+    let key = key.filter(|k| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    })?;
+    let store = state.hub.store();
+    if !select || !store.serves(ctx.role) {
+        return None;
+    }
+    let snap = store.get(key)?;
+    let doc = std::str::from_utf8(&snap.value_text).ok()?;
+    Some((format!("[{{\"config_value\" : {doc}}}]"), 1, None))
+}
+
+/// The rows of a table read from the database, as the caller's role: `(json, rows, total)`.
+async fn read_rows(
+    state: &AppState,
+    ctx: &AuthContext,
+    read: ReadQuery,
+    count: Option<CountPref>,
+) -> Result<(String, i64, Option<u64>), RestError> {
+    db::in_role(&state.pool, ctx, move |tx| {
+        Box::pin(async move {
+            let mut query = sqlx::query_as::<_, (String, i64, Option<i64>)>(&read.sql);
+            for p in &read.params {
+                query = query.bind(p);
+            }
+            let (json, n, exact) = query.fetch_one(&mut **tx).await?;
+            let total = match count {
+                Some(CountPref::Planned) => {
+                    let mut plan = sqlx::query_scalar::<_, serde_json::Value>(&read.plan_sql);
+                    for p in &read.params[..read.filter_params] {
+                        plan = plan.bind(p);
+                    }
+                    plan_rows(&plan.fetch_one(&mut **tx).await?)
+                }
+                _ => exact.and_then(|e| u64::try_from(e).ok()),
+            };
+            Ok((json, n, total))
+        })
+    })
+    .await
+    .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))
+}
+
 /// `GET /rest/v1/{table}` (and `HEAD`, which axum answers with the same headers and no body;
 /// it ignores `Range`, as PostgREST does).
 pub(crate) async fn read_table(
@@ -229,28 +306,12 @@ pub(crate) async fn read_table(
         matches!(count, Some(CountPref::Exact | CountPref::Estimated)),
     )?;
     let first = read.range.first;
-    let (json, n, total) = db::in_role(&state.pool, &ctx, move |tx| {
-        Box::pin(async move {
-            let mut query = sqlx::query_as::<_, (String, i64, Option<i64>)>(&read.sql);
-            for p in &read.params {
-                query = query.bind(p);
-            }
-            let (json, n, exact) = query.fetch_one(&mut **tx).await?;
-            let total = match count {
-                Some(CountPref::Planned) => {
-                    let mut plan = sqlx::query_scalar::<_, serde_json::Value>(&read.plan_sql);
-                    for p in &read.params[..read.filter_params] {
-                        plan = plan.bind(p);
-                    }
-                    plan_rows(&plan.fetch_one(&mut **tx).await?)
-                }
-                _ => exact.and_then(|e| u64::try_from(e).ok()),
-            };
-            Ok((json, n, total))
-        })
-    })
-    .await
-    .map_err(|e| RestError::from_db(e, ctx.is_authenticated()))?;
+    let counted = count.is_some();
+    let from_memory = snapshot_rows(&state, &ctx, t.name, &q, range.as_ref(), counted);
+    let (json, n, total) = match from_memory {
+        Some(rows) => rows,
+        None => read_rows(&state, &ctx, read, count).await?,
+    };
     let n = u64::try_from(n).unwrap_or(0);
     let (status, content_range) = range_status(first, n, total);
     if status == StatusCode::RANGE_NOT_SATISFIABLE {
