@@ -5,7 +5,8 @@
 #   - `cp_reference`, a minimal axum server answering the same bytes and ETag from memory,
 #   - Unleash Edge in offline mode, when `unleash-edge` is on PATH (`cargo install unleash-edge
 #     --locked`, a long build; skipped otherwise),
-# each for 200 (full body) and 304 (`If-None-Match` hit). Prints req/s and p99 per round, the
+# each for 200 (full body) and 304 (`If-None-Match` hit), then the control plane's `/rest/v1`
+# table read (the Supabase provider's query, anon). Prints req/s and p99 per round, the
 # median ratios, and the load average. Needs wrk and taskset (Debian: wrk, util-linux); installs
 # wrk when missing and running as root.
 #
@@ -54,17 +55,18 @@ if command -v unleash-edge >/dev/null; then
     --port "$edge_port" >"$tmp/edge.log" 2>&1 &
   pids+=($!)
   edge_url="http://127.0.0.1:$edge_port/api/client/features"
-  sleep 2
+  wait_edge() { for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "Authorization: *:development.bench" "$edge_url" 2>/dev/null && return 0; sleep 0.1; done; echo "Edge not up" >&2; return 1; }
+  wait_edge
+  edge_etag=$(curl -fsS -D - -o /dev/null -H "Authorization: *:development.bench" "$edge_url" \
+    | grep -i '^etag:' | cut -d' ' -f2- | tr -d '\r' || true)
 fi
 
 # wrk prints "Requests/sec: N" and, with --latency, "99% X(us|ms|s)".
-run_wrk() { # url extra-header
-  local out
-  if [ -n "$2" ]; then
-    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency -H "$2" "$1")
-  else
-    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "$1")
-  fi
+run_wrk() { # url [header...]
+  local url=$1 out; shift
+  local args=()
+  for h in "$@"; do [ -n "$h" ] && args+=(-H "$h"); done
+  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "${args[@]}" "$url")
   local rps p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
@@ -78,14 +80,14 @@ for round in 1 2 3; do
     case $server in
       cp) url=$cp_url; inm="If-None-Match: $etag" ;;
       ref) url=$ref_url; inm="If-None-Match: $etag" ;;
-      edge) [ -n "$edge_url" ] || continue; url=$edge_url; inm="" ;;
+      edge) [ -n "$edge_url" ] || continue; url=$edge_url; inm="${edge_etag:+If-None-Match: $edge_etag}" ;;
     esac
     for kind in 200 304; do
+      auth=""; [ "$server" = edge ] && auth="Authorization: *:development.bench"
       if [ "$kind" = 304 ]; then
         [ -n "$inm" ] || continue
-        read -r r p < <(run_wrk "$url" "$inm")
+        read -r r p < <(run_wrk "$url" "$auth" "$inm")
       else
-        auth=""; [ "$server" = edge ] && auth="Authorization: *:development.bench"
         read -r r p < <(run_wrk "$url" "$auth")
       fi
       rps["$server.$kind.$round"]=$r
@@ -94,19 +96,28 @@ for round in 1 2 3; do
   done
 done
 
+# The Supabase provider's table read (`/rest/v1`, served from memory for anon), control plane only.
+rest_url="http://127.0.0.1:$cp_port/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value"
+for round in 1 2 3; do
+  read -r r p < <(run_wrk "$rest_url" "apikey: bench" "Accept: application/vnd.pgrst.object+json")
+  rps["rest.$round"]=$r
+  printf '%-6s %-10s %-5s %12s %10s\n' "$round" cp rest "$r" "$p"
+done
+
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 for kind in 200 304; do
   cp_m=$(median3 "${rps[cp.$kind.1]}" "${rps[cp.$kind.2]}" "${rps[cp.$kind.3]}")
   ref_m=$(median3 "${rps[ref.$kind.1]}" "${rps[ref.$kind.2]}" "${rps[ref.$kind.3]}")
   echo "median $kind: control plane $cp_m req/s, reference $ref_m req/s, ratio $(ratio "$cp_m" "$ref_m")"
-  if [ -n "$edge_url" ] && [ "$kind" = 200 ]; then
-    edge_m=$(median3 "${rps[edge.200.1]}" "${rps[edge.200.2]}" "${rps[edge.200.3]}")
-    echo "median 200: Unleash Edge $edge_m req/s, control plane / Edge $(ratio "$cp_m" "$edge_m")"
+  if [ -n "$edge_url" ] && [ -n "${rps[edge.$kind.1]:-}" ]; then
+    edge_m=$(median3 "${rps[edge.$kind.1]}" "${rps[edge.$kind.2]}" "${rps[edge.$kind.3]}")
+    echo "median $kind: Unleash Edge $edge_m req/s, control plane / Edge $(ratio "$cp_m" "$edge_m")"
   fi
 done
 cp200=$(median3 "${rps[cp.200.1]}" "${rps[cp.200.2]}" "${rps[cp.200.3]}")
 cp304=$(median3 "${rps[cp.304.1]}" "${rps[cp.304.2]}" "${rps[cp.304.3]}")
 echo "control plane 304/200: $(ratio "$cp304" "$cp200")"
+echo "median /rest/v1 table read: $(median3 "${rps[rest.1]}" "${rps[rest.2]}" "${rps[rest.3]}") req/s"
 [ -n "$edge_url" ] || echo "Unleash Edge: not installed (cargo install unleash-edge --locked), skipped"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
