@@ -319,3 +319,15 @@ fn every_mode_has_its_row() {
         assert_eq!(m.info().id, id);
     }
 }
+
+/// A document is a JSON object: the sequence form that a derived `Deserialize` would also take
+/// (the fields in declaration order) is refused, by both parsers (noticed while fuzzing).
+#[test]
+fn the_sequence_form_of_a_document_is_refused() {
+    let seq = r#"["git",["git"],"https://g.example/",null,true,true]"#;
+    let e = MarketplaceConfig::from_json_slice(seq.as_bytes()).unwrap_err();
+    assert_eq!(e.field(), Some("value"));
+    let v: serde_json::Value = serde_json::from_str(seq).unwrap();
+    assert_eq!(MarketplaceConfig::from_value(&v).unwrap_err().field(), Some("value"));
+    assert!(MarketplaceConfig::from_json_slice(b"[]").is_err());
+}
