@@ -62,6 +62,7 @@ pub mod routing;
 mod runtime;
 pub mod stats;
 pub mod telemetry;
+pub mod tls;
 mod util;
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};

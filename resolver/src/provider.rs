@@ -357,7 +357,7 @@ fn default_client(
     provider: &'static str,
     timeout: Duration,
 ) -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
+    crate::tls::client_builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(5))
         .build()
@@ -390,7 +390,7 @@ impl ControlPlaneProvider {
     /// # Errors
     /// [`ProviderError::Http`] if the HTTP client cannot be built.
     pub fn new(base: Url) -> Result<Self, ProviderError> {
-        let stream_client = reqwest::Client::builder()
+        let stream_client = crate::tls::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|source| ProviderError::Http {

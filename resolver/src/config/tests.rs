@@ -328,6 +328,9 @@ fn the_sequence_form_of_a_document_is_refused() {
     let e = MarketplaceConfig::from_json_slice(seq.as_bytes()).unwrap_err();
     assert_eq!(e.field(), Some("value"));
     let v: serde_json::Value = serde_json::from_str(seq).unwrap();
-    assert_eq!(MarketplaceConfig::from_value(&v).unwrap_err().field(), Some("value"));
+    assert_eq!(
+        MarketplaceConfig::from_value(&v).unwrap_err().field(),
+        Some("value")
+    );
     assert!(MarketplaceConfig::from_json_slice(b"[]").is_err());
 }

@@ -81,7 +81,7 @@ impl ProberBuilder {
             None => {
                 let client = match self.client {
                     Some(c) => c,
-                    None => reqwest::Client::builder()
+                    None => crate::tls::client_builder()
                         .connect_timeout(Duration::from_secs(5))
                         .build()
                         .map_err(BuildError::HttpClient)?,

@@ -186,7 +186,7 @@ impl ResolverBuilder {
         };
         let http = match self.http {
             Some(c) => c,
-            None => reqwest::Client::builder()
+            None => crate::tls::client_builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .map_err(BuildError::HttpClient)?,
