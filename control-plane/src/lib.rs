@@ -51,6 +51,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod autopilot;
 pub mod db;
 pub mod embedded;
 pub mod error;
