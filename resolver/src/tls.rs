@@ -69,7 +69,8 @@ pub fn webpki_client_builder() -> reqwest::ClientBuilder {
 }
 
 /// rustls with the ring provider, TLS 1.2 and 1.3 (rustls' safe defaults) and Mozilla's roots,
-/// offering HTTP/2 and HTTP/1.1 by ALPN as reqwest's own rustls set up does.
+/// offering HTTP/2 (with the `http2` feature) and HTTP/1.1 by ALPN, as reqwest's own rustls set
+/// up does.
 ///
 /// # Errors
 /// The provider supports none of the default protocol versions (not the case for ring).
@@ -84,7 +85,12 @@ pub fn webpki_config() -> Result<rustls::ClientConfig, rustls::Error> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // h2 only when this crate's `http2` feature guarantees reqwest can speak it.
+    config.alpn_protocols = if cfg!(feature = "http2") {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(config)
 }
 
@@ -109,7 +115,12 @@ mod tests {
     #[test]
     fn webpki_config_has_roots_and_alpn() {
         let c = webpki_config().unwrap();
-        assert_eq!(c.alpn_protocols[0], b"h2");
+        let first: &[u8] = if cfg!(feature = "http2") {
+            b"h2"
+        } else {
+            b"http/1.1"
+        };
+        assert_eq!(c.alpn_protocols[0], first);
         assert!(webpki_roots::TLS_SERVER_ROOTS.len() > 100);
     }
 }
