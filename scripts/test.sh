@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
 # PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
-# valgrind, the shortened migration drill, doc tests), the FFI header check and the Node.js
-# binding's tests (npm ci + node --test), /rest/v1 with Supabase's own clients
+# valgrind, the shortened migration drill, doc tests), the FFI header check, the Node.js
+# binding's tests (npm ci + node --test), the JVM host (bindings/jvm: Debian's JDK and
+# libjna-java, installed if missing), /rest/v1 with Supabase's own clients
 # (scripts/supabase-clients.sh: @supabase/supabase-js, @supabase/postgrest-js and ws from npm
 # in control-plane/clients; postgrest (postgrest-py) and pytest from PyPI, pinned in
 # control-plane/clients/python/requirements.txt, in a venv under target/py-clients), the admin
@@ -53,6 +54,9 @@ bash ffi/check-header.sh
 
 echo "== Node.js binding"
 bash bindings/node/run-tests.sh
+
+echo "== JVM host (Java 17 + JNA, as an Android app loads the library)"
+bash bindings/jvm/run-tests.sh
 
 echo "== /rest/v1 with Supabase's clients (supabase-js, postgrest-js, postgrest-py)"
 # Every group by default; SUPABASE_CLIENTS_ONLY=core (or a list: core,reads,writes,keys)
