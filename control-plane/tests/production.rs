@@ -50,6 +50,21 @@ async fn version_at(http: &reqwest::Client, base: &str) -> i64 {
     v["version"].as_i64().unwrap()
 }
 
+/// Status, headers but `date` (sorted), and body of an answer, to compare two answers whole.
+async fn whole_answer(
+    resp: reqwest::Response,
+) -> (reqwest::StatusCode, Vec<(String, String)>, bytes::Bytes) {
+    let status = resp.status();
+    let mut hs: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str() != "date")
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    hs.sort();
+    (status, hs, resp.bytes().await.unwrap())
+}
+
 #[tokio::test]
 async fn snapshot_answers_equal_the_database_for_each_role() {
     let ctx = start().await;
@@ -131,15 +146,7 @@ async fn snapshot_answers_equal_the_database_for_each_role() {
                 if let Some(t) = token {
                     r = r.bearer_auth(t);
                 }
-                let resp = r.send().await.unwrap();
-                let mut hs: Vec<(String, String)> = resp
-                    .headers()
-                    .iter()
-                    .filter(|(n, _)| n.as_str() != "date")
-                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
-                    .collect();
-                hs.sort();
-                answers.push((resp.status(), hs, resp.text().await.unwrap()));
+                answers.push(whole_answer(r.send().await.unwrap()).await);
             }
             assert_eq!(answers[0], answers[1], "{role:?} {accept}");
             assert_eq!(answers[0].0, 200, "{role:?} {accept}");
@@ -595,16 +602,7 @@ async fn read_path_answers_as_the_router_does() {
             for (h, v) in &headers {
                 req = req.header(*h, v);
             }
-            let resp = req.send().await.unwrap();
-            let status = resp.status();
-            let mut hs: Vec<(String, String)> = resp
-                .headers()
-                .iter()
-                .filter(|(n, _)| n.as_str() != "date")
-                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
-                .collect();
-            hs.sort();
-            answers.push((status, hs, resp.bytes().await.unwrap()));
+            answers.push(whole_answer(req.send().await.unwrap()).await);
         }
         assert_eq!(answers[0], answers[1], "{name}");
         assert!(
