@@ -170,7 +170,9 @@ async fn git_429_switches_to_cdn_until_retry_after_then_recovers() {
 #[tokio::test]
 async fn rate_limit_headers_set_the_cooldown() {
     // A bare 429 (raw.githubusercontent.com) → at least 60 s, at most 75 s with jitter.
-    let mut opts = OriginOptions::new(OriginStyle::GitRaw);
+    // `no-cache`: every fetch reaches Git (a conditional request), so the second one spends
+    // the quota instead of being served fresh from the resolver's cache.
+    let mut opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
     opts.rate_limit = Some((1, Duration::from_secs(3600)));
     opts.limit_answer = LimitAnswer::TooManyRequestsBare;
     let git = TestOrigin::start(opts).await.unwrap();
@@ -190,7 +192,7 @@ async fn rate_limit_headers_set_the_cooldown() {
     assert!((59.0..=75.0).contains(&wait), "{wait}");
 
     // A 403 with x-ratelimit-reset (GitHub REST) → until the reset, capped at 30 min.
-    let mut opts = OriginOptions::new(OriginStyle::GitRaw);
+    let mut opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
     opts.rate_limit = Some((1, Duration::from_secs(600)));
     opts.limit_answer = LimitAnswer::ForbiddenWithReset;
     let git = TestOrigin::start(opts).await.unwrap();

@@ -209,7 +209,9 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
     };
 
     // 2. Origins.
-    let mut git_opts = OriginOptions::new(OriginStyle::GitRaw);
+    // `no-cache`: every fetch reaches its origin (a conditional request, 304 when unchanged),
+    // so the phases measure routing and rate limits rather than the resolvers' fresh hits.
+    let mut git_opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
     let window = Duration::from_secs_f64(
         f64::from(opts.git_burst) / f64::from(opts.git_limit_per_sec.max(1)),
     );
@@ -217,7 +219,7 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
     let git = TestOrigin::start(git_opts)
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;
-    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
+    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn).cache_control("no-cache"))
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;
 
