@@ -406,3 +406,43 @@ async fn reported_outcomes_feed_rate_limits_and_stats() {
     let s = r.stats();
     assert_eq!((s.total_requests, s.errors, s.rate_limited), (1, 1, 1));
 }
+
+/// The seed's own document (docs/seed.md): CDN only, `fallbackOnError: true`, no `gitUrl`.
+/// With the CDN down, the builder's default Git URL is the fallback.
+#[tokio::test]
+async fn the_seed_document_falls_back_to_the_default_git_url() {
+    let (git, cdn) = origins().await;
+    let seed = json!({
+        "type": "cloudflare",
+        "priority": ["cloudflare"],
+        "cloudflareUrl": cdn.base_url(),
+        "healthCheckEnabled": true,
+        "fallbackOnError": true,
+    });
+    // The validator accepts it unchanged, and it names no Git origin.
+    let parsed = sourcegate::MarketplaceConfig::from_value(&seed).unwrap();
+    assert!(parsed.origin_url(OriginKind::Git).is_none());
+    let r = resolver(&git, seed.clone());
+    let resp = r.fetch(REGISTRY_PATH).await.unwrap();
+    assert_eq!((resp.origin, resp.fallback), (OriginKind::Cdn, false));
+
+    cdn.set_fault(Fault::Status(503));
+    let r = resolver(&git, seed.clone());
+    let resp = r.fetch(REGISTRY_PATH).await.unwrap();
+    assert_eq!(resp.origin, OriginKind::Git);
+    assert!(resp.fallback);
+    assert_eq!(
+        resp.url.as_str(),
+        format!("{}{REGISTRY_PATH}", git.base_url())
+    );
+    assert_eq!(&resp.body[..], REGISTRY);
+    let s = r.stats();
+    assert_eq!((s.errors, s.fallbacks), (0, 1));
+
+    // `fallbackOnError: false`: no fallback, the error stands.
+    let mut strict = seed;
+    strict["fallbackOnError"] = json!(false);
+    let r = resolver(&git, strict);
+    assert!(r.fetch(REGISTRY_PATH).await.is_err());
+    assert_eq!(r.stats().errors, 1);
+}

@@ -259,7 +259,7 @@ impl ResolverBuilder {
         let (initial, source) = match self.lkg_path.as_deref().and_then(crate::cache::load_lkg) {
             Some(c) => (c, ConfigSource::LastKnownGood),
             None => (
-                MarketplaceConfig::default_git(self.default_git_url),
+                MarketplaceConfig::default_git(self.default_git_url.clone()),
                 ConfigSource::Default,
             ),
         };
@@ -276,13 +276,14 @@ impl ResolverBuilder {
             .http_client(http.clone())
             .default_path(self.settings.health_path.clone())
             .build_with_epoch(epoch)?;
-        let snapshot = Snapshot::build(initial, source, None);
+        let snapshot = Snapshot::build(initial, source, None, &self.default_git_url);
         let (changes, _) = watch::channel(Arc::clone(&snapshot.config));
         let (initialized, _) = watch::channel(self.providers.is_empty());
         let inner = Arc::new(Inner {
             handle: handle.clone(),
             epoch,
             epoch_wall,
+            default_git_url: self.default_git_url,
             http_cache: crate::http_cache::HttpCache::new(
                 body_cache_dir,
                 self.body_cache_max_bytes,

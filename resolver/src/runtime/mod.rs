@@ -88,6 +88,9 @@ struct Inner {
     /// The wall-clock time at `epoch`: the HTTP cache's clock is `epoch_wall` plus tokio's
     /// elapsed time, so tests that pause and advance tokio's clock move cache freshness too.
     epoch_wall: SystemTime,
+    /// The builder's default Git URL: the built-in default config's origin, and the fallback
+    /// of a document with `fallbackOnError: true` and no `gitUrl` (the seed's rule).
+    default_git_url: Url,
     /// Bodies kept per (origin, URL), see [`crate::http_cache`].
     http_cache: crate::http_cache::HttpCache,
     snapshot: ArcSwap<Snapshot>,
