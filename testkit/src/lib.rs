@@ -39,10 +39,15 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
 pub mod http;
+mod wire;
 
 /// The real Obsidian community-plugin registry (6,858 entries, 2026-08-22), from the public
 /// `obsidianmd/obsidian-releases` repository (no license declared; see `data/README.md`).
 pub static REGISTRY: &[u8] = include_bytes!("../../data/community-plugins.json");
+
+/// An older snapshot of the same registry (2025-05-12, 2,428 entries; see `data/README.md`):
+/// the other body an origin can publish ([`TestOrigin::set_body`]).
+pub static REGISTRY_OLDER: &[u8] = include_bytes!("../../data/community-plugins.2025-05-12.json");
 
 /// The file name origins serve the registry under.
 pub const REGISTRY_PATH: &str = "community-plugins.json";
@@ -178,6 +183,10 @@ impl OriginOptions {
 
 struct Shared {
     opts: OriginOptions,
+    /// `Cache-Control` now (starts as [`OriginOptions::cache_control`]).
+    cache_control: Mutex<Option<String>>,
+    /// Bytes written to clients on the wire (status lines, headers, bodies).
+    wire_bytes: Arc<AtomicU64>,
     published: Mutex<Arc<Published>>,
     fault: Mutex<Fault>,
     limiter: Option<(DefaultKeyedRateLimiter<IpAddr>, Duration, u32)>,
@@ -248,7 +257,10 @@ impl TestOrigin {
             let quota = Quota::with_period(period)?.allow_burst(n);
             Some((RateLimiter::keyed(quota), period, n.get()))
         });
+        let wire_bytes = Arc::new(AtomicU64::new(0));
         let shared = Arc::new(Shared {
+            cache_control: Mutex::new(opts.cache_control.clone()),
+            wire_bytes: Arc::clone(&wire_bytes),
             published: Mutex::new(Arc::new(Published::new(opts.body.clone()))),
             opts,
             fault: Mutex::new(Fault::None),
@@ -267,10 +279,14 @@ impl TestOrigin {
             .await
             .map_err(StartError)?;
         let addr = listener.local_addr().map_err(StartError)?;
+        let listener = wire::CountingListener {
+            inner: listener,
+            written: wire_bytes,
+        };
         let task = tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                app.into_make_service_with_connect_info::<wire::Peer>(),
             )
             .await;
         });
@@ -318,6 +334,19 @@ impl TestOrigin {
     /// used); headers and 304s not included.
     pub fn body_bytes(&self) -> u64 {
         self.shared.body_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes written to clients on the wire: status lines, headers and bodies (compressed as
+    /// sent), of every answer.
+    pub fn wire_bytes(&self) -> u64 {
+        self.shared.wire_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sets the `Cache-Control` of the next answers (`None`: none).
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        if let Ok(mut cc) = self.shared.cache_control.lock() {
+            *cc = value.map(str::to_owned);
+        }
     }
 
     /// The `Accept-Encoding` of the last request, if it had one.
@@ -376,7 +405,7 @@ where
 
 async fn serve(
     State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(wire::Peer(peer)): ConnectInfo<wire::Peer>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -518,9 +547,8 @@ async fn serve(
         OriginStyle::Cdn => "application/json",
     };
     resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Some(cc) = s
-        .opts
-        .cache_control
+    let cache_control = s.cache_control.lock().ok().and_then(|cc| cc.clone());
+    if let Some(cc) = cache_control
         .as_deref()
         .and_then(|cc| HeaderValue::from_str(cc).ok())
     {
@@ -533,7 +561,7 @@ async fn serve(
     if s.opts.style == OriginStyle::Cdn {
         // Seconds since the edge took its copy, which it renews every max-age.
         let age = published.at.elapsed().as_secs();
-        let max_age = s.opts.cache_control.as_deref().and_then(max_age_of);
+        let max_age = cache_control.as_deref().and_then(max_age_of);
         let age = match max_age {
             Some(m) if m > 0 => age % m,
             _ => age,

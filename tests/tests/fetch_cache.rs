@@ -44,7 +44,17 @@ async fn a_304_serves_the_kept_body_and_counts_as_revalidated() {
     let r = builder(&git, None, "git").build().unwrap();
     let first = r.fetch(REGISTRY_PATH).await.unwrap();
     assert_eq!(first.source, BodySource::Network);
+    let before = git.wire_bytes();
+    assert!(
+        before > 400_000,
+        "the first answer carries the gzipped body: {before} B"
+    );
     let second = r.fetch(REGISTRY_PATH).await.unwrap();
+    let revalidation = git.wire_bytes() - before;
+    assert!(
+        revalidation < 1024,
+        "a 304 costs {revalidation} B on the wire"
+    );
     assert_eq!(second.source, BodySource::Revalidated);
     assert_eq!(second.status, 200);
     assert_eq!(&second.body[..], REGISTRY);
