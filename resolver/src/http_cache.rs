@@ -48,13 +48,14 @@ pub enum BodySource {
     Stale,
 }
 
-/// Bodies kept by every resolver of the process, by SHA-256, held weakly: a process that runs
+/// Bodies kept by every resolver of the process, by length, held weakly: a process that runs
 /// many resolvers (a server resolving for many clients, the drill's simulated fleet) keeps one
-/// copy of each distinct body instead of one per resolver.
+/// copy of each distinct body instead of one per resolver. Equal bodies are found by comparing
+/// the bytes of those of the same length (a memory compare, far cheaper than hashing them).
 static INTERNED: LazyLock<Mutex<InternTable>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// SHA-256 of a body → its bytes, while some resolver keeps them.
-type InternTable = HashMap<[u8; 32], Weak<Vec<u8>>>;
+/// Body length → the bodies of that length, while some resolver keeps them.
+type InternTable = HashMap<usize, Vec<Weak<Vec<u8>>>>;
 
 /// The owner of an interned body's bytes.
 struct SharedBody(Arc<Vec<u8>>);
@@ -66,17 +67,22 @@ impl AsRef<[u8]> for SharedBody {
 }
 
 /// `body`, sharing its bytes with an equal body already kept in this process.
-pub(crate) fn intern(body: &[u8]) -> Bytes {
-    let digest: [u8; 32] = Sha256::digest(body).into();
+pub(crate) fn intern(body: Bytes) -> Bytes {
     let Ok(mut table) = INTERNED.lock() else {
-        return Bytes::copy_from_slice(body);
+        return body;
     };
-    if let Some(held) = table.get(&digest).and_then(Weak::upgrade) {
+    let same_len = table.entry(body.len()).or_default();
+    same_len.retain(|w| w.strong_count() > 0);
+    if let Some(held) = same_len
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|held| held.as_slice() == body.as_ref())
+    {
         return Bytes::from_owner(SharedBody(held));
     }
-    table.retain(|_, w| w.strong_count() > 0);
-    let held = Arc::new(body.to_vec());
-    table.insert(digest, Arc::downgrade(&held));
+    // `Vec::from` takes the buffer over without a copy when `body` is its only handle.
+    let held = Arc::new(Vec::from(body));
+    same_len.push(Arc::downgrade(&held));
     Bytes::from_owner(SharedBody(held))
 }
 
@@ -84,7 +90,10 @@ pub(crate) fn intern(body: &[u8]) -> Bytes {
 /// process whose resolvers are all gone holds nothing, as valgrind checks in the C tests).
 fn prune_interned() {
     if let Ok(mut table) = INTERNED.lock() {
-        table.retain(|_, w| w.strong_count() > 0);
+        table.retain(|_, same_len| {
+            same_len.retain(|w| w.strong_count() > 0);
+            !same_len.is_empty()
+        });
         if table.is_empty() {
             *table = HashMap::new();
         }
@@ -340,7 +349,7 @@ fn decode_file(key: &Key, bytes: Vec<u8>) -> Result<Entry, String> {
         headers.append(k, v);
     }
     let response_time = SystemTime::UNIX_EPOCH + Duration::from_millis(meta.response_time_ms);
-    let body = intern(body);
+    let body = intern(Bytes::copy_from_slice(body));
     Entry::from_response(&key.url, meta.status, headers, body, response_time)
         .ok_or_else(|| "stored response is not storable".into())
 }
@@ -482,12 +491,14 @@ impl HttpCache {
         }
     }
 
-    /// Keeps `entry` for `key`; with a directory, persists it too (after a 304 as well, so
-    /// that a cold start knows the renewed freshness). Write errors are logged: the entry is
-    /// kept in memory either way.
-    pub(crate) async fn store(&self, key: Key, entry: Arc<Entry>) {
+    /// Keeps `entry` for `key`; with a directory and `persist`, writes its file too. After a
+    /// 304 the fetch passes `persist: false`: the persisted body is still right, and rewriting
+    /// (and syncing) a whole registry to renew its freshness would cost more than the one
+    /// conditional request a cold start then makes. Write errors are logged: the entry is kept
+    /// in memory either way.
+    pub(crate) async fn store(&self, key: Key, entry: Arc<Entry>, persist: bool) {
         self.insert_memory(key.clone(), Arc::clone(&entry));
-        let Some(dir) = self.dir.clone() else {
+        let Some(dir) = self.dir.clone().filter(|_| persist) else {
             return;
         };
         let max = self.max_bytes;
@@ -644,10 +655,13 @@ mod tests {
 
     #[test]
     fn equal_bodies_share_one_copy() {
-        let a = intern(b"[1,2,3] shared");
-        let b = intern(&Bytes::from(b"[1,2,3] shared".to_vec()));
+        let a = intern(Bytes::from_static(b"[1,2,3] shared"));
+        let b = intern(Bytes::from(b"[1,2,3] shared".to_vec()));
         assert_eq!(a.as_ptr(), b.as_ptr());
-        assert_ne!(intern(b"[4]").as_ptr(), a.as_ptr());
+        // Same length, other bytes: not shared.
+        let c = intern(Bytes::from_static(b"[1,2,4] shared"));
+        assert_ne!(c.as_ptr(), a.as_ptr());
+        assert_eq!(&c[..], b"[1,2,4] shared");
     }
 
     #[test]
@@ -726,7 +740,7 @@ mod tests {
                                 Bytes::from(body.clone()),
                                 SystemTime::now(),
                             ).unwrap();
-                            cache.store(keys[k].clone(), Arc::new(e)).await;
+                            cache.store(keys[k].clone(), Arc::new(e), true).await;
                             model.insert(k, body);
                         }
                         Op::Get(k) => {

@@ -54,6 +54,10 @@ struct Args {
     /// Fetches per install in the `steady` phase.
     #[arg(long, default_value_t = 2)]
     steady_polls: usize,
+    /// The old behaviour, for comparison: resolvers without the HTTP cache and origins
+    /// without gzip (the `steady` phase then fails its checks).
+    #[arg(long)]
+    baseline: bool,
     /// Write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -110,6 +114,7 @@ async fn main() -> ExitCode {
         check,
         max_age_secs: args.max_age_secs,
         steady_polls: args.steady_polls,
+        baseline: args.baseline,
     };
     let source = opts.registry_file.as_ref().map_or_else(
         || "data/community-plugins.json".to_string(),

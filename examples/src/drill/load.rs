@@ -79,6 +79,7 @@ pub(super) fn build_fleet(
         .request_timeout(Duration::from_secs(5))
         .cache_ttl(Duration::from_secs(300))
         .content_check(opts.check.clone())
+        .http_cache(!opts.baseline)
         // A thousand simulated installs in one process would trip the telemetry rate limit.
         .telemetry(sourcegate::telemetry::TelemetrySettings {
             enabled: false,

@@ -106,6 +106,9 @@ pub struct DrillOptions {
     pub max_age_secs: u64,
     /// Fetches per install in `steady` (default 2: a revalidation, then a fresh hit).
     pub steady_polls: usize,
+    /// Measure the old behaviour for comparison (default false): resolvers without the HTTP
+    /// cache (a plain GET per fetch) and origins without gzip. `steady` then fails its checks.
+    pub baseline: bool,
 }
 
 impl Default for DrillOptions {
@@ -127,6 +130,7 @@ impl Default for DrillOptions {
             check: ContentCheck::Plugins,
             max_age_secs: 2,
             steady_polls: 2,
+            baseline: false,
         }
     }
 }
@@ -158,6 +162,8 @@ pub struct Parameters {
     pub registry_file: Option<String>,
     /// The update snapshot's file (`null`: the default).
     pub registry_update_file: Option<String>,
+    /// The old behaviour, for comparison: no HTTP cache, no gzip.
+    pub baseline: bool,
 }
 
 impl Parameters {
@@ -176,6 +182,7 @@ impl Parameters {
             steady_polls: o.steady_polls,
             registry_file: path(&o.registry_file),
             registry_update_file: path(&o.registry_update_file),
+            baseline: o.baseline,
         }
     }
 }
@@ -376,11 +383,13 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
     );
     git_opts.rate_limit = Some((opts.git_burst, window));
     git_opts.body = registry.clone();
+    git_opts.gzip = !opts.baseline;
     let git = TestOrigin::start(git_opts)
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;
     let mut cdn_opts = OriginOptions::new(OriginStyle::Cdn).cache_control("no-cache");
     cdn_opts.body = registry.clone();
+    cdn_opts.gzip = !opts.baseline;
     let cdn = TestOrigin::start(cdn_opts)
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;

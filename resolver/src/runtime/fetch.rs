@@ -168,7 +168,7 @@ impl Resolver {
                     inner.stats.network_body(body.len());
                     let mut body = body;
                     if inner.settings.http_cache {
-                        body = crate::http_cache::intern(&body);
+                        body = crate::http_cache::intern(body);
                         match Entry::from_response(
                             url.as_str(),
                             status,
@@ -176,7 +176,7 @@ impl Resolver {
                             body.clone(),
                             inner.wall_now(),
                         ) {
-                            Some(e) => inner.http_cache.store(key, Arc::new(e)).await,
+                            Some(e) => inner.http_cache.store(key, Arc::new(e), true).await,
                             None => inner.http_cache.remove(&key).await,
                         }
                     }
@@ -204,7 +204,7 @@ impl Resolver {
                         observe_outcome(inner, cell, Some(304), None, None);
                         inner.stats.revalidated();
                         let (status, body) = (renewed.status, renewed.body.clone());
-                        inner.http_cache.store(key, Arc::new(renewed)).await;
+                        inner.http_cache.store(key, Arc::new(renewed), false).await;
                         return Ok(self.served(
                             kind,
                             url,
