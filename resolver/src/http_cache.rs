@@ -5,7 +5,7 @@
 //! `Age`, heuristic freshness from `Last-Modified`), not our own arithmetic. This module adds:
 //! - the key: an entry is stored and looked up under `(origin, URL)`, and a persisted file
 //!   names both inside it, so a kept body is never served for another origin or path;
-//! - what a lookup means for the fetch ([`Lookup`]): fresh (served with no request, §4.2),
+//! - what a lookup means for the fetch: fresh (served with no request, §4.2),
 //!   revalidate (a conditional request with `If-None-Match` / `If-Modified-Since`, §4.3.1),
 //!   or no usable entry;
 //! - a 304 (§4.3.3, §4.3.4: the stored headers are updated from it) and `no-store` (§5.2.2.5:
