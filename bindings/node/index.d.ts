@@ -43,6 +43,20 @@ export interface ResolverOptions {
   backoffBaseMs?: number;
   /** Backoff cap, ms (default 300000, at least `backoffBaseMs`). Full jitter: random(0, min(cap, base × 2^n)). */
   backoffCapMs?: number;
+  /** HTTP caching of fetched bodies, RFC 9111: fresh bodies cost no request, stale ones a conditional request (default true). */
+  httpCache?: boolean;
+  /** Where fetched bodies are persisted (default: `<cacheFile>.bodies` beside `cacheFile`; none without one). */
+  bodyCacheDir?: string;
+  /** Most bytes the body cache holds (default 67108864, 64 MiB). */
+  bodyCacheMaxBytes?: number;
+  /** Serve a stale kept body when every origin fails (default true). */
+  staleIfError?: boolean;
+  /** What a 2xx body must be, else the fetch fails over (default `auto`: JSON for `.json` paths). */
+  contentCheck?: 'none' | 'auto' | 'json' | 'plugins' | 'themes';
+  /** Largest body accepted after decompression, bytes (default 33554432, 32 MiB). */
+  maxBodyBytes?: number;
+  /** Longest wait for the next bytes of a response, ms (default 10000), apart from `requestTimeoutMs`. */
+  readIdleTimeoutMs?: number;
 }
 
 /** The `telemetry` option (every field optional; an absent one keeps the default). */
@@ -94,6 +108,8 @@ export interface FetchResponse {
   status: number;
   fallback: boolean;
   failedAttempts: number;
+  /** Where the body came from: the network, a kept copy revalidated (304) or fresh, or a stale copy (every origin failed). */
+  source: 'network' | 'revalidated' | 'fresh' | 'stale';
 }
 
 export interface OriginStats {
@@ -116,6 +132,18 @@ export interface Stats {
   p95Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Fetches served from a fresh kept body, with no request. */
+  fresh: number;
+  /** Fetches served from a kept body after a 304. */
+  revalidated: number;
+  /** Fetches served from a stale kept body because every origin failed. */
+  stale: number;
+  /** Bytes of 2xx bodies received, after decompression. */
+  networkBodyBytes: number;
+  /** Persisted body-cache files found damaged and ignored. */
+  bodyCacheCorrupt: number;
+  /** 2xx bodies refused by the content check, the size cap or the read-idle timeout. */
+  contentCheckFailures: number;
   git: OriginStats;
   cdn: OriginStats;
   config: { version: number; source: unknown; installedAt: string; document: MarketplaceConfigDocument };

@@ -55,6 +55,7 @@ const sg_fetch_result = koffi.struct('sg_fetch_result', {
   http_status: 'uint16_t',
   fallback: 'bool',
   failed_attempts: 'uint32_t',
+  source: 'uint32_t',
 });
 const sg_config_event = koffi.struct('sg_config_event', {
   version: 'uint64_t',
@@ -85,6 +86,7 @@ const fn = {
 };
 
 const ORIGINS = { 1: 'git', 2: 'cdn' };
+const SOURCES = { 1: 'network', 2: 'revalidated', 3: 'fresh', 4: 'stale' };
 const ORIGIN_CODES = { git: 1, cdn: 2, cloudflare: 2 };
 const MODES = { 1: 'git', 2: 'cdn', 3: 'hybrid', 4: 'canary' };
 const UNAVAILABLE = { 0: null, 1: 'rateLimited', 2: 'ejected', 3: 'unhealthy' };
@@ -191,6 +193,7 @@ class Resolver {
       status: out.http_status,
       fallback: out.fallback,
       failedAttempts: out.failed_attempts,
+      source: SOURCES[out.source],
     };
   }
 

@@ -164,6 +164,29 @@ typedef uint32_t sg_unavailable;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Where a fetched body came from (see `sourcegate::BodySource`).
+enum sg_body_source
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A 2xx answer with its body.
+  SG_BODY_SOURCE_NETWORK = 1,
+  // A kept body the origin confirmed with `304 Not Modified` (RFC 9111 §4.3).
+  SG_BODY_SOURCE_REVALIDATED = 2,
+  // A kept body still fresh (RFC 9111 §4.2): no request was made.
+  SG_BODY_SOURCE_FRESH = 3,
+  // A stale kept body, served because every origin failed (RFC 9111 §4.2.4).
+  SG_BODY_SOURCE_STALE = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum sg_body_source sg_body_source;
+#else
+typedef uint32_t sg_body_source;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // The routing mode of a config (`type` in the document).
 enum sg_mode
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -230,6 +253,9 @@ typedef struct sg_fetch_result {
   bool fallback;
   // Number of failed attempts before this one (0 or 1).
   uint32_t failed_attempts;
+  // Where the body came from: the network, a kept copy revalidated (304) or still fresh,
+  // or a stale kept copy served because every origin failed.
+  sg_body_source source;
 } sg_fetch_result;
 
 // Called once per non-blocking fetch, from a Sourcegate thread (or, if the resolver is freed
@@ -282,7 +308,11 @@ extern "C" {
 // `telemetry`: an object `{"enabled": bool (true), "endpoint": "http(s) URL" (the control
 // plane's `/v1/telemetry`), "intervalMs": number (60000, at least 10)}`; fleet telemetry is
 // on by default toward a control plane, `{"telemetry": {"enabled": false}}` turns it off
-// (nothing is sent, whatever the endpoint).
+// (nothing is sent, whatever the endpoint). Fetches (the HTTP cache, RFC 9111):
+// `httpCache` (true), `bodyCacheDir` (beside `cacheFile`: `<cacheFile>.bodies`; none without
+// one), `bodyCacheMaxBytes` (67108864), `staleIfError` (true), `contentCheck` (`"auto"`: JSON
+// for `.json` paths; `"none"`, `"json"`, `"plugins"`, `"themes"`), `maxBodyBytes` (33554432,
+// at least 1), `readIdleTimeoutMs` (10000, at least 1).
 //
 // Errors: `SG_STATUS_INVALID_OPTIONS` for JSON of the wrong shape or types, and for a bad
 // value (the message names the field, e.g. `options.telemetry.endpoint: …`);

@@ -84,8 +84,9 @@ pub use error::sg_last_error_message;
 pub use memory::{sg_bytes_free, sg_string_free};
 pub use options::{DEFAULT_GIT_URL, Options, parse_options_json};
 pub use resolver::{
-    sg_fetch_result, sg_resolver, sg_resolver_fetch, sg_resolver_free, sg_resolver_new,
-    sg_resolver_reload, sg_resolver_report_outcome, sg_resolver_resolve, sg_resolver_stats_json,
+    sg_body_source, sg_fetch_result, sg_resolver, sg_resolver_fetch, sg_resolver_free,
+    sg_resolver_new, sg_resolver_reload, sg_resolver_report_outcome, sg_resolver_resolve,
+    sg_resolver_stats_json,
 };
 pub use routing::{
     sg_bucket_of, sg_mode, sg_origin, sg_origin_name, sg_reason, sg_reason_name, sg_resolution,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sourcegate::Resolver;
+use sourcegate::content::ContentCheck;
 use sourcegate::provider::{ControlPlaneProvider, StaticProvider, SupabaseProvider};
 use sourcegate::telemetry::TelemetrySettings;
 
@@ -58,6 +59,20 @@ pub struct Options {
     backoff_base_ms: Option<u64>,
     /// Config-fetch backoff cap in ms; the base's default applies when only this is given.
     backoff_cap_ms: Option<u64>,
+    /// The HTTP cache of fetched bodies (RFC 9111), default `true`.
+    http_cache: Option<bool>,
+    /// Where fetched bodies are persisted; default beside `cacheFile` (`<cacheFile>.bodies`).
+    body_cache_dir: Option<PathBuf>,
+    /// Most bytes the body cache holds (default 64 MiB).
+    body_cache_max_bytes: Option<u64>,
+    /// Serve a stale kept body when every origin fails (default `true`).
+    stale_if_error: Option<bool>,
+    /// The content check by name: `none`, `auto` (default), `json`, `plugins`, `themes`.
+    content_check: Option<String>,
+    /// Largest body accepted, bytes (default 32 MiB, at least 1).
+    max_body_bytes: Option<u64>,
+    /// Longest wait for the next bytes of a response, ms (default 10000, at least 1).
+    read_idle_timeout_ms: Option<u64>,
 }
 
 /// The `telemetry` object of the options (`sourcegate::telemetry::TelemetrySettings`): every
@@ -236,6 +251,41 @@ pub(crate) fn build_resolver(opts: Options) -> Result<Resolver, Failure> {
     }
     if let Some((base, cap)) = backoff(opts.backoff_base_ms, opts.backoff_cap_ms)? {
         b = b.backoff(base, cap);
+    }
+    if let Some(on) = opts.http_cache {
+        b = b.http_cache(on);
+    }
+    if let Some(d) = opts.body_cache_dir {
+        b = b.body_cache_dir(d);
+    }
+    if let Some(n) = opts.body_cache_max_bytes {
+        b = b.body_cache_max_bytes(n);
+    }
+    if let Some(on) = opts.stale_if_error {
+        b = b.stale_if_error(on);
+    }
+    if let Some(name) = &opts.content_check {
+        let check = ContentCheck::from_name(name).ok_or_else(|| {
+            invalid(
+                "contentCheck",
+                format_args!(
+                    "unknown check `{name}` (expected none, auto, json, plugins or themes)"
+                ),
+            )
+        })?;
+        b = b.content_check(check);
+    }
+    if let Some(n) = opts.max_body_bytes {
+        if n == 0 {
+            return Err(invalid("maxBodyBytes", "must be at least 1 (bytes)"));
+        }
+        b = b.max_body_bytes(n);
+    }
+    if let Some(ms) = opts.read_idle_timeout_ms {
+        if ms == 0 {
+            return Err(invalid("readIdleTimeoutMs", "must be at least 1 (ms)"));
+        }
+        b = b.read_idle_timeout(Duration::from_millis(ms));
     }
     Ok(b.build()?)
 }

@@ -46,6 +46,32 @@ pub struct sg_fetch_result {
     pub fallback: bool,
     /// Number of failed attempts before this one (0 or 1).
     pub failed_attempts: u32,
+    /// Where the body came from: the network, a kept copy revalidated (304) or still fresh,
+    /// or a stale kept copy served because every origin failed.
+    pub source: sg_body_source,
+}
+
+/// Where a fetched body came from (see `sourcegate::BodySource`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum sg_body_source {
+    /// A 2xx answer with its body.
+    Network = 1,
+    /// A kept body the origin confirmed with `304 Not Modified` (RFC 9111 §4.3).
+    Revalidated = 2,
+    /// A kept body still fresh (RFC 9111 §4.2): no request was made.
+    Fresh = 3,
+    /// A stale kept body, served because every origin failed (RFC 9111 §4.2.4).
+    Stale = 4,
+}
+
+fn source_c(s: sourcegate::BodySource) -> sg_body_source {
+    match s {
+        sourcegate::BodySource::Network => sg_body_source::Network,
+        sourcegate::BodySource::Revalidated => sg_body_source::Revalidated,
+        sourcegate::BodySource::Fresh => sg_body_source::Fresh,
+        sourcegate::BodySource::Stale => sg_body_source::Stale,
+    }
 }
 
 /// An opaque resolver handle. Create with [`sg_resolver_new`], release with
@@ -138,6 +164,7 @@ pub(crate) fn fetch_result(
         http_status: resp.status,
         fallback: resp.fallback,
         failed_attempts: u32::try_from(resp.failed_attempts.len()).unwrap_or(u32::MAX),
+        source: source_c(resp.source),
     }
 }
 
@@ -155,7 +182,11 @@ pub(crate) fn fetch_result(
 /// `telemetry`: an object `{"enabled": bool (true), "endpoint": "http(s) URL" (the control
 /// plane's `/v1/telemetry`), "intervalMs": number (60000, at least 10)}`; fleet telemetry is
 /// on by default toward a control plane, `{"telemetry": {"enabled": false}}` turns it off
-/// (nothing is sent, whatever the endpoint).
+/// (nothing is sent, whatever the endpoint). Fetches (the HTTP cache, RFC 9111):
+/// `httpCache` (true), `bodyCacheDir` (beside `cacheFile`: `<cacheFile>.bodies`; none without
+/// one), `bodyCacheMaxBytes` (67108864), `staleIfError` (true), `contentCheck` (`"auto"`: JSON
+/// for `.json` paths; `"none"`, `"json"`, `"plugins"`, `"themes"`), `maxBodyBytes` (33554432,
+/// at least 1), `readIdleTimeoutMs` (10000, at least 1).
 ///
 /// Errors: `SG_STATUS_INVALID_OPTIONS` for JSON of the wrong shape or types, and for a bad
 /// value (the message names the field, e.g. `options.telemetry.endpoint: …`);

@@ -29,7 +29,8 @@
 //! - [`routing`]: the route decision from config, bucket and origin health.
 //! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules.
 //! - `backoff`: exponential backoff with full jitter (refresh and push reconnects).
-//! - [`registry`]: checks that a body is a plugin registry.
+//! - [`registry`]: checks that a body is a plugin registry or a theme list.
+//! - [`content`]: the content check a fetched body must pass ([`content::ContentCheck`]).
 //! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`],
 //!   wrapped by [`Error`].
 //! - [`stats`]: request counters and latency percentiles; knows nothing of telemetry.
@@ -40,6 +41,8 @@
 //! - [`probe`]: the [`probe::HealthCheck`] trait, the HTTP check and the [`probe::Prober`]
 //!   that runs checks for a config's origins (the resolver's, or a host's own).
 //! - [`cache`]: atomic last-known-good and install-id files.
+//! - [`http_cache`]: fetched bodies kept per (origin, URL) under RFC 9111's rules, and their
+//!   persisted copies.
 //! - [`telemetry`]: opt-in periodic reports of a stats snapshot to the control plane.
 //! - `origin`: one origin's shared runtime state and the request-path join.
 //! - `runtime`: the [`Resolver`], one file per job: `snapshot` (what the hot path reads),
@@ -51,8 +54,10 @@ mod backoff;
 pub mod bucket;
 pub mod cache;
 pub mod config;
+pub mod content;
 pub mod error;
 pub mod health;
+pub mod http_cache;
 mod origin;
 pub mod probe;
 pub mod provider;
@@ -67,6 +72,7 @@ mod util;
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};
 pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};
+pub use http_cache::BodySource;
 pub use routing::Reason;
 pub use runtime::{
     ConfigInfo, ConfigSource, FetchResponse, Outcome, Resolution, Resolver, ResolverBuilder,

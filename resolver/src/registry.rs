@@ -1,8 +1,9 @@
-//! Checks that a body is a plugin registry document.
+//! Checks that a body is a plugin registry document or a theme list.
 //!
 //! The registry is the JSON array Obsidian publishes as `community-plugins.json`: objects with
 //! at least a string `id` and a string `repo` (`owner/name`); other fields (`name`, `author`,
-//! `description`) are optional here.
+//! `description`) are optional here. The theme list (`community-css-themes.json`) has the same
+//! form with a string `name` and a string `repo` ([`validate_theme_list`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -21,15 +22,34 @@ pub enum RegistryError {
     EmptyField {
         /// Position of the entry in the array.
         index: usize,
-        /// `id` or `repo`.
+        /// `id`, `name` or `repo`.
         field: &'static str,
     },
 }
 
-/// One registry entry: only `id` and `repo` are read, borrowed from the body when unescaped.
-struct Entry<'a> {
-    id: Cow<'a, str>,
-    repo: Cow<'a, str>,
+/// The two string fields every entry of a list must have.
+trait Shape {
+    /// Field names, in the order reported.
+    const FIELDS: [&'static str; 2];
+}
+
+/// `community-plugins.json`: `id` and `repo`.
+struct Plugins;
+impl Shape for Plugins {
+    const FIELDS: [&'static str; 2] = ["id", "repo"];
+}
+
+/// `community-css-themes.json`: `name` and `repo`.
+struct Themes;
+impl Shape for Themes {
+    const FIELDS: [&'static str; 2] = ["name", "repo"];
+}
+
+/// One list entry: only the shape's two fields are read, borrowed from the body when
+/// unescaped.
+struct Entry<'a, S> {
+    fields: [Cow<'a, str>; 2],
+    shape: std::marker::PhantomData<S>,
 }
 
 /// A string field, borrowed when it has no escapes.
@@ -39,37 +59,38 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 /// Written by hand, not derived: a derived struct also accepts the sequence form
 /// (`["id", "repo"]`), so `[["a","o/a"]]` passed as a registry (found by
 /// `fuzz/fuzz_targets/registry.rs`). This one takes JSON objects only.
-impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
+impl<'de: 'a, 'a, S: Shape> Deserialize<'de> for Entry<'a, S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EntryVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for EntryVisitor<'a> {
-            type Value = Entry<'a>;
+        struct EntryVisitor<'a, S>(std::marker::PhantomData<(&'a (), S)>);
+        impl<'de: 'a, 'a, S: Shape> Visitor<'de> for EntryVisitor<'a, S> {
+            type Value = Entry<'a, S>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object with string `id` and `repo`")
+                let [a, b] = S::FIELDS;
+                write!(f, "an object with string `{a}` and `{b}`")
             }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Entry<'a>, M::Error> {
-                let (mut id, mut repo) = (None, None);
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Entry<'a, S>, M::Error> {
+                let mut slots: [Option<Cow<'a, str>>; 2] = [None, None];
                 while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                    let slot = match key.as_ref() {
-                        "id" => &mut id,
-                        "repo" => &mut repo,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                            continue;
-                        }
+                    let Some(i) = S::FIELDS.iter().position(|f| *f == key.as_ref()) else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
                     };
-                    if slot.is_some() {
+                    if slots[i].is_some() {
                         return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
                     }
-                    *slot = Some(map.next_value::<Text<'de>>()?.0);
+                    slots[i] = Some(map.next_value::<Text<'de>>()?.0);
                 }
+                let [a, b] = slots;
                 Ok(Entry {
-                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
-                    repo: repo.ok_or_else(|| de::Error::missing_field("repo"))?,
+                    fields: [
+                        a.ok_or_else(|| de::Error::missing_field(S::FIELDS[0]))?,
+                        b.ok_or_else(|| de::Error::missing_field(S::FIELDS[1]))?,
+                    ],
+                    shape: std::marker::PhantomData,
                 })
             }
         }
-        d.deserialize_map(EntryVisitor(std::marker::PhantomData))
+        d.deserialize_map(EntryVisitor::<S>(std::marker::PhantomData))
     }
 }
 
@@ -87,22 +108,38 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
 /// assert!(sourcegate::registry::validate_registry(br#"{"id":"a"}"#).is_err());
 /// ```
 pub fn validate_registry(bytes: &[u8]) -> Result<usize, RegistryError> {
+    validate_list::<Plugins>(bytes)
+}
+
+/// Validates `bytes` as a theme list (`community-css-themes.json`: a JSON array of objects
+/// with string `name` and `repo`) and returns its number of entries.
+///
+/// # Errors
+/// As [`validate_registry`], for the fields `name` and `repo`.
+///
+/// # Examples
+/// ```
+/// let themes = br#"[{"name":"Minimal","author":"kepano","repo":"kepano/obsidian-minimal","modes":["dark","light"]}]"#;
+/// assert_eq!(sourcegate::registry::validate_theme_list(themes).unwrap(), 1);
+/// assert!(sourcegate::registry::validate_theme_list(br#"[{"id":"a","repo":"o/a"}]"#).is_err());
+/// ```
+pub fn validate_theme_list(bytes: &[u8]) -> Result<usize, RegistryError> {
+    validate_list::<Themes>(bytes)
+}
+
+fn validate_list<S: Shape>(bytes: &[u8]) -> Result<usize, RegistryError> {
     // UTF-8 first (RFC 8259 §8.1): `from_slice` skips ignored fields (`name`, …) without
     // checking their bytes, so a body with invalid UTF-8 there passed (found by
     // `fuzz/fuzz_targets/registry.rs`).
     let text =
         std::str::from_utf8(bytes).map_err(|e| RegistryError::Shape(format!("not UTF-8 ({e})")))?;
-    let entries: Vec<Entry<'_>> =
+    let entries: Vec<Entry<'_, S>> =
         serde_json::from_str(text).map_err(|e| RegistryError::Shape(e.to_string()))?;
     for (index, e) in entries.iter().enumerate() {
-        if e.id.is_empty() {
-            return Err(RegistryError::EmptyField { index, field: "id" });
-        }
-        if e.repo.is_empty() {
-            return Err(RegistryError::EmptyField {
-                index,
-                field: "repo",
-            });
+        for (value, field) in e.fields.iter().zip(S::FIELDS) {
+            if value.is_empty() {
+                return Err(RegistryError::EmptyField { index, field });
+            }
         }
     }
     Ok(entries.len())

@@ -6,7 +6,9 @@
 //! 1. The mode gives a preferred order: `git` → Git; `cdn` → CDN; `hybrid` → `priority`;
 //!    `canary` → CDN first iff the install's bucket is below `canaryPercent × 100`.
 //! 2. The second origin is a fallback in `hybrid` mode always, in other modes when
-//!    `fallbackOnError` is on and the document has its URL.
+//!    `fallbackOnError` is on and the document has its URL. (The [`crate::Resolver`] gives a
+//!    document with `fallbackOnError: true` and no `gitUrl` the builder's default Git URL as
+//!    its Git origin, the seed's rule; this pure function sees only the document.)
 //! 3. An origin is unavailable while rate-limited, ejected by outlier detection, or (with
 //!    `healthCheckEnabled`) unhealthy. The first available candidate goes first.
 //! 4. When every candidate is unavailable, the router still tries (panic mode, as Envoy does):

@@ -24,6 +24,17 @@ struct OriginCounters {
     rate_limited: AtomicU64,
 }
 
+/// How the HTTP cache answered (see [`crate::http_cache`]).
+#[derive(Debug, Default)]
+struct CacheCounters {
+    fresh: AtomicU64,
+    revalidated: AtomicU64,
+    stale: AtomicU64,
+    network_body_bytes: AtomicU64,
+    body_cache_corrupt: AtomicU64,
+    content_check_failures: AtomicU64,
+}
+
 /// Latency histograms: since start, and since the last telemetry report (reset by
 /// [`Stats::take_interval`]); one lock covers both.
 #[derive(Debug)]
@@ -40,6 +51,7 @@ pub(crate) struct Stats {
     total: AtomicU64,
     fallbacks: AtomicU64,
     errors: AtomicU64,
+    cache: CacheCounters,
     origins: [OriginCounters; 2],
     latency: Mutex<Latency>,
 }
@@ -54,6 +66,7 @@ impl Stats {
             total: AtomicU64::new(0),
             fallbacks: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            cache: CacheCounters::default(),
             origins: Default::default(),
             latency: Mutex::new(Latency {
                 interval: hist.clone(),
@@ -92,6 +105,42 @@ impl Stats {
     pub(crate) fn attempt_failed(&self, kind: OriginKind) {
         self.origins[kind.index()]
             .failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fetch was served from a fresh kept body, with no request.
+    pub(crate) fn fresh(&self) {
+        self.cache.fresh.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fetch was served from a kept body after a 304.
+    pub(crate) fn revalidated(&self) {
+        self.cache.revalidated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fetch was served from a stale kept body because every origin failed.
+    pub(crate) fn stale(&self) {
+        self.cache.stale.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A 2xx body of `n` bytes (decoded) came over the network.
+    pub(crate) fn network_body(&self, n: usize) {
+        self.cache
+            .network_body_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A persisted body-cache file was damaged and ignored.
+    pub(crate) fn body_cache_corrupt(&self) {
+        self.cache
+            .body_cache_corrupt
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A 2xx body failed the content check (or the size cap).
+    pub(crate) fn content_check_failed(&self) {
+        self.cache
+            .content_check_failures
             .fetch_add(1, Ordering::Relaxed);
     }
 
@@ -136,6 +185,12 @@ impl Stats {
             p95_ms: p95,
             p99_ms: p99,
             max_ms: max,
+            fresh: self.cache.fresh.load(Ordering::Relaxed),
+            revalidated: self.cache.revalidated.load(Ordering::Relaxed),
+            stale: self.cache.stale.load(Ordering::Relaxed),
+            network_body_bytes: self.cache.network_body_bytes.load(Ordering::Relaxed),
+            body_cache_corrupt: self.cache.body_cache_corrupt.load(Ordering::Relaxed),
+            content_check_failures: self.cache.content_check_failures.load(Ordering::Relaxed),
             git,
             cdn,
         }
@@ -206,6 +261,19 @@ pub struct StatsSnapshot {
     pub p99_ms: f64,
     /// Largest latency seen, ms.
     pub max_ms: f64,
+    /// Fetches served from a fresh kept body with no request (RFC 9111 §4.2); also counted
+    /// in `totalRequests` and the serving origin's requests.
+    pub fresh: u64,
+    /// Fetches served from a kept body the origin confirmed with a 304 (RFC 9111 §4.3).
+    pub revalidated: u64,
+    /// Fetches served from a stale kept body because every origin failed (RFC 9111 §4.2.4).
+    pub stale: u64,
+    /// Bytes of 2xx bodies received from origins, after decompression.
+    pub network_body_bytes: u64,
+    /// Persisted body-cache files found damaged and ignored.
+    pub body_cache_corrupt: u64,
+    /// 2xx bodies refused by the content check, the size cap or the read-idle timeout.
+    pub content_check_failures: u64,
     /// Per-origin counters for Git.
     pub git: OriginCounts,
     /// Per-origin counters for the CDN.

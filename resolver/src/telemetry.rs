@@ -196,6 +196,12 @@ mod tests {
             p95_ms: 20.0,
             p99_ms: 30.0,
             max_ms: 40.0,
+            fresh: 0,
+            revalidated: 0,
+            stale: 0,
+            network_body_bytes: 0,
+            body_cache_corrupt: 0,
+            content_check_failures: 0,
             git: OriginCounts {
                 requests: git,
                 failures: git / 2,

@@ -19,6 +19,7 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
         propagation_deadline: Duration::from_secs(10),
         concurrency: 16,
         progress: false,
+        ..DrillOptions::default()
     })
     .await
     .expect("drill runs");
@@ -40,6 +41,14 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
             "p50_ms",
             "p99_ms",
             "propagation_ms",
+            "git_bytes",
+            "cdn_bytes",
+            "git_200",
+            "git_304",
+            "cdn_200",
+            "cdn_304",
+            "fresh",
+            "revalidated",
         ] {
             assert!(p.get(key).is_some(), "{key} missing in {p}");
         }
@@ -67,6 +76,33 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
         let ms = by_name(n)["propagation_ms"].as_f64().unwrap();
         assert!(ms < 10_000.0, "{n}: {ms} ms");
     }
+    // Steady: the installs of rollback-git re-fetch the unchanged registry: 304s and fresh
+    // hits only, and Git's bytes per fetch fall far below the first phase's.
+    let steady = by_name("steady");
+    let (req, cached) = (
+        steady["requests"].as_u64().unwrap(),
+        steady["fresh"].as_u64().unwrap() + steady["revalidated"].as_u64().unwrap(),
+    );
+    assert!(cached * 10 >= req * 9, "{steady}");
+    assert!(steady["fresh"].as_u64().unwrap() > 0, "{steady}");
+    assert!(steady["git_304"].as_u64().unwrap() > 0, "{steady}");
+    let first = by_name("git");
+    let per_fetch =
+        |p: &serde_json::Value| p["git_bytes"].as_f64().unwrap() / p["requests"].as_f64().unwrap();
+    assert!(
+        per_fetch(steady) * 10.0 <= per_fetch(first),
+        "{steady} vs {first}"
+    );
+    assert!(per_fetch(steady) <= 1024.0, "{steady}");
+    // Registry update: the new snapshot is served, never the old one after max-age.
+    let update = by_name("registry-update");
+    assert!(update["new_snapshot"].as_u64().unwrap() > 0, "{update}");
+    assert_eq!(update["old_after_max_age"], 0, "{update}");
+    assert!(update["git_200"].as_u64().unwrap() > 0, "{update}");
+    assert_eq!(json["pass"], true);
+    assert_eq!(json["parameters"]["installs"], 100);
+    assert_eq!(json["parameters"]["check"], "plugins");
+    assert_eq!(json["registry_update"]["entries"], 2428);
     assert_eq!(json["registry"]["entries"], 6858);
     assert_eq!(
         json["registry"]["sha256"],

@@ -170,7 +170,9 @@ async fn git_429_switches_to_cdn_until_retry_after_then_recovers() {
 #[tokio::test]
 async fn rate_limit_headers_set_the_cooldown() {
     // A bare 429 (raw.githubusercontent.com) → at least 60 s, at most 75 s with jitter.
-    let mut opts = OriginOptions::new(OriginStyle::GitRaw);
+    // `no-cache`: every fetch reaches Git (a conditional request), so the second one spends
+    // the quota instead of being served fresh from the resolver's cache.
+    let mut opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
     opts.rate_limit = Some((1, Duration::from_secs(3600)));
     opts.limit_answer = LimitAnswer::TooManyRequestsBare;
     let git = TestOrigin::start(opts).await.unwrap();
@@ -190,7 +192,7 @@ async fn rate_limit_headers_set_the_cooldown() {
     assert!((59.0..=75.0).contains(&wait), "{wait}");
 
     // A 403 with x-ratelimit-reset (GitHub REST) → until the reset, capped at 30 min.
-    let mut opts = OriginOptions::new(OriginStyle::GitRaw);
+    let mut opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
     opts.rate_limit = Some((1, Duration::from_secs(600)));
     opts.limit_answer = LimitAnswer::ForbiddenWithReset;
     let git = TestOrigin::start(opts).await.unwrap();
@@ -403,4 +405,44 @@ async fn reported_outcomes_feed_rate_limits_and_stats() {
     assert_eq!(res.origin, OriginKind::Cdn);
     let s = r.stats();
     assert_eq!((s.total_requests, s.errors, s.rate_limited), (1, 1, 1));
+}
+
+/// The seed's own document (docs/seed.md): CDN only, `fallbackOnError: true`, no `gitUrl`.
+/// With the CDN down, the builder's default Git URL is the fallback.
+#[tokio::test]
+async fn the_seed_document_falls_back_to_the_default_git_url() {
+    let (git, cdn) = origins().await;
+    let seed = json!({
+        "type": "cloudflare",
+        "priority": ["cloudflare"],
+        "cloudflareUrl": cdn.base_url(),
+        "healthCheckEnabled": true,
+        "fallbackOnError": true,
+    });
+    // The validator accepts it unchanged, and it names no Git origin.
+    let parsed = sourcegate::MarketplaceConfig::from_value(&seed).unwrap();
+    assert!(parsed.origin_url(OriginKind::Git).is_none());
+    let r = resolver(&git, seed.clone());
+    let resp = r.fetch(REGISTRY_PATH).await.unwrap();
+    assert_eq!((resp.origin, resp.fallback), (OriginKind::Cdn, false));
+
+    cdn.set_fault(Fault::Status(503));
+    let r = resolver(&git, seed.clone());
+    let resp = r.fetch(REGISTRY_PATH).await.unwrap();
+    assert_eq!(resp.origin, OriginKind::Git);
+    assert!(resp.fallback);
+    assert_eq!(
+        resp.url.as_str(),
+        format!("{}{REGISTRY_PATH}", git.base_url())
+    );
+    assert_eq!(&resp.body[..], REGISTRY);
+    let s = r.stats();
+    assert_eq!((s.errors, s.fallbacks), (0, 1));
+
+    // `fallbackOnError: false`: no fallback, the error stands.
+    let mut strict = seed;
+    strict["fallbackOnError"] = json!(false);
+    let r = resolver(&git, strict);
+    assert!(r.fetch(REGISTRY_PATH).await.is_err());
+    assert_eq!(r.stats().errors, 1);
 }

@@ -133,6 +133,7 @@ test('resolveUrl, fetch, getStats, reportOutcome (seed API)', async () => {
     const resp = await r.fetch('community-plugins.json');
     assert.equal(resp.origin, 'cdn');
     assert.equal(resp.status, 200);
+    assert.equal(resp.source, 'network');
     assert.deepEqual(JSON.parse(resp.body.toString('utf8')).map((p) => p.id), ['obsidian-git', 'dataview']);
 
     // The CDN fails: the fetch fails over to Git.
@@ -156,6 +157,8 @@ test('resolveUrl, fetch, getStats, reportOutcome (seed API)', async () => {
     assert.equal(stats.gitRequests, 1);
     assert.equal(stats.fallbacks, 1);
     assert.equal(stats.rateLimited, 1);
+    assert.equal(stats.fresh + stats.revalidated + stats.stale, 0);
+    assert.ok(stats.networkBodyBytes > 0);
     assert.equal(stats.config.version, 1);
     assert.equal(stats.installId, 'node-1');
   } finally {

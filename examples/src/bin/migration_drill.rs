@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use sourcegate::content::ContentCheck;
 use sourcegate_examples::drill::{DrillOptions, render_table, run};
 
 /// The Git→CDN migration drill on the real plugin registry.
@@ -36,6 +37,27 @@ struct Args {
     /// Git origin's burst.
     #[arg(long, default_value_t = 40)]
     git_burst: u32,
+    /// Serve this JSON document instead of the built-in registry (checked with `--check`).
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
+    /// The snapshot both origins publish in the `registry-update` phase (default: the older
+    /// real registry snapshot; with `--registry`, that document plus a newline).
+    #[arg(long, value_name = "FILE")]
+    registry_update: Option<PathBuf>,
+    /// The content check of the resolvers and of every body: plugins, themes or json.
+    #[arg(long, default_value = "plugins", value_parser = ["plugins", "themes", "json"])]
+    check: String,
+    /// `max-age` the origins send from the `steady` phase on, seconds (the drill's clock is
+    /// scaled like Git's quota).
+    #[arg(long, default_value_t = 2)]
+    max_age_secs: u64,
+    /// Fetches per install in the `steady` phase.
+    #[arg(long, default_value_t = 2)]
+    steady_polls: usize,
+    /// The old behaviour, for comparison: resolvers without the HTTP cache and origins
+    /// without gzip (the `steady` phase then fails its checks).
+    #[arg(long)]
+    baseline: bool,
     /// Write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -54,6 +76,27 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let read = |p: &Option<PathBuf>| -> Result<Option<bytes::Bytes>, String> {
+        p.as_ref()
+            .map(|p| {
+                std::fs::read(p)
+                    .map(bytes::Bytes::from)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))
+            })
+            .transpose()
+    };
+    let (registry, registry_update) = match (read(&args.registry), read(&args.registry_update)) {
+        (Ok(r), Ok(u)) => (r, u),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("migration_drill: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(check) = ContentCheck::from_name(&args.check) else {
+        eprintln!("migration_drill: unknown check {}", args.check);
+        return ExitCode::from(2);
+    };
+    let defaults = DrillOptions::default();
     let opts = DrillOptions {
         installs: args.installs.max(1),
         phase_secs: args.phase_secs,
@@ -64,11 +107,26 @@ async fn main() -> ExitCode {
         propagation_deadline: Duration::from_secs(15),
         concurrency: 32,
         progress: !args.quiet,
+        registry: registry.unwrap_or(defaults.registry),
+        registry_file: args.registry.clone(),
+        registry_update,
+        registry_update_file: args.registry_update.clone(),
+        check,
+        max_age_secs: args.max_age_secs,
+        steady_polls: args.steady_polls,
+        baseline: args.baseline,
     };
+    let source = opts.registry_file.as_ref().map_or_else(
+        || "data/community-plugins.json".to_string(),
+        |p| p.display().to_string(),
+    );
     println!(
         "Sourcegate migration drill: {} installs, control plane on embedded PostgreSQL, \
-         Git raw host limited to {}/s (burst {}), CDN unlimited, registry = data/community-plugins.json",
-        opts.installs, opts.git_limit_per_sec, opts.git_burst
+         Git raw host limited to {}/s (burst {}), CDN unlimited, registry = {source} (check {})",
+        opts.installs,
+        opts.git_limit_per_sec,
+        opts.git_burst,
+        opts.check.name()
     );
     let started = std::time::Instant::now();
     let report = match run(opts).await {

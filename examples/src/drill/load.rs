@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use sourcegate::provider::ControlPlaneProvider;
-use sourcegate::{OriginKind, Resolver};
+use sourcegate::{BodySource, OriginKind, Resolver};
 use sourcegate_testkit::REGISTRY_PATH;
 use tokio::sync::Semaphore;
 
@@ -23,6 +23,11 @@ struct Tally {
     errors: AtomicU64,
     rate_limited: AtomicU64,
     mismatches: AtomicU64,
+    fresh: AtomicU64,
+    revalidated: AtomicU64,
+    stale: AtomicU64,
+    new_snapshot: AtomicU64,
+    old_after_max_age: AtomicU64,
     latencies_us: std::sync::Mutex<Vec<u64>>,
 }
 
@@ -73,6 +78,8 @@ pub(super) fn build_fleet(
         .http_client(origin_http.clone())
         .request_timeout(Duration::from_secs(5))
         .cache_ttl(Duration::from_secs(300))
+        .content_check(opts.check.clone())
+        .http_cache(!opts.baseline)
         // A thousand simulated installs in one process would trip the telemetry rate limit.
         .telemetry(sourcegate::telemetry::TelemetrySettings {
             enabled: false,
@@ -103,84 +110,104 @@ pub(super) fn build_fleet(
     Ok(fleet)
 }
 
-/// Runs the load of one phase: `spec.rps` requests per second for `opts.phase_secs`, each
-/// through the next install in `order`, at most `sem`'s permits in flight; every body is
-/// checked against `registry_sha` and the registry validator.
+/// Which installs a phase's load goes through.
+pub(super) enum Sequence<'a> {
+    /// The next installs of the shuffled `order`, from `cursor` on.
+    Next {
+        order: &'a [usize],
+        cursor: &'a mut usize,
+    },
+    /// The installs of an earlier phase again, in the same order: once, or (`cycle`) over and
+    /// over until the phase's time is up.
+    Replay { installs: &'a [usize], cycle: bool },
+}
+
+/// What the bodies of a phase must be.
+pub(super) struct Expect {
+    /// The registry's SHA-256 (lower-case hex).
+    pub(super) sha: String,
+    /// `registry-update`: the new snapshot's SHA-256, and the instant after which an install
+    /// must serve it (publication + `max-age` + scheduling slack).
+    pub(super) update: Option<(String, Instant)>,
+    /// The content check every body must pass.
+    pub(super) check: sourcegate::content::ContentCheck,
+}
+
+/// What a body was, once checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Registry,
+    Update,
+    Wrong,
+}
+
+/// Verdicts of bodies already checked: the resolvers keep one copy of each body
+/// (`sourcegate::http_cache`), so the same bytes come back many times. Holding the `Bytes`
+/// keeps their memory from being reused for another body while the verdict stands.
+type Verdicts = std::sync::Mutex<Vec<(bytes::Bytes, Verdict)>>;
+
+/// Runs the load of one phase: `spec.rps` slots per second for `seconds`, each through the
+/// next install of `seq`, which fetches the registry `polls` times in a row; at most `sem`'s
+/// permits in flight. Every body is checked against `expect` (SHA-256 and content check).
+/// Returns the report (origin byte counts still zero: the caller fills them) and the installs
+/// used, in order.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn load(
     spec: &PhaseSpec,
-    opts: &DrillOptions,
+    seconds: f64,
+    polls: usize,
     fleet: &Arc<Vec<Install>>,
     sem: &Arc<Semaphore>,
-    order: &[usize],
-    cursor: &mut usize,
-    registry_sha: &str,
+    mut seq: Sequence<'_>,
+    expect: &Arc<Expect>,
     observed: (Option<f64>, Option<f64>),
-) -> PhaseReport {
+) -> (PhaseReport, Vec<usize>) {
     let (propagation_ms, canary_share) = observed;
     let tally = Arc::new(Tally::default());
+    let verdicts: Arc<Verdicts> = Arc::default();
     let interval = Duration::from_secs_f64(1.0 / spec.rps.max(0.1));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let end = Instant::now() + Duration::from_secs_f64(opts.phase_secs);
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = tokio::task::JoinSet::new();
-    while Instant::now() < end {
+    let mut used = Vec::new();
+    let mut slot = 0usize;
+    loop {
+        let idx = match &mut seq {
+            Sequence::Next { order, cursor } => {
+                if Instant::now() >= end || order.is_empty() {
+                    break;
+                }
+                let i = order[**cursor % order.len()];
+                **cursor += 1;
+                i
+            }
+            Sequence::Replay { installs, cycle } => {
+                if installs.is_empty()
+                    || (*cycle && Instant::now() >= end)
+                    || (!*cycle && slot >= installs.len())
+                {
+                    break;
+                }
+                installs[slot % installs.len()]
+            }
+        };
+        slot += 1;
         ticker.tick().await;
-        let idx = order[*cursor % order.len()];
-        *cursor += 1;
+        used.push(idx);
         let Ok(permit) = Arc::clone(sem).acquire_owned().await else {
             break;
         };
-        let (fleet, tally, sha) = (
+        let (fleet, tally, expect, verdicts) = (
             Arc::clone(fleet),
             Arc::clone(&tally),
-            registry_sha.to_owned(),
+            Arc::clone(expect),
+            Arc::clone(&verdicts),
         );
         tasks.spawn(async move {
             let _permit = permit;
-            let started = Instant::now();
-            let result = fleet[idx].resolver.fetch(REGISTRY_PATH).await;
-            let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            tally.requests.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut l) = tally.latencies_us.lock() {
-                l.push(us);
-            }
-            match result {
-                Ok(resp) => {
-                    tally
-                        .rate_limited
-                        .fetch_add(rate_limited(&resp.failed_attempts), Ordering::Relaxed);
-                    match resp.origin {
-                        OriginKind::Git => tally.git.fetch_add(1, Ordering::Relaxed),
-                        OriginKind::Cdn => tally.cdn.fetch_add(1, Ordering::Relaxed),
-                    };
-                    if resp.fallback {
-                        tally.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // Parse the registry and check its digest, off the async workers.
-                    let body = resp.body;
-                    let ok = tokio::task::spawn_blocking(move || {
-                        let digest: String = Sha256::digest(&body)
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect();
-                        digest == sha && sourcegate::registry::validate_registry(&body).is_ok()
-                    })
-                    .await
-                    .unwrap_or(false);
-                    if !ok {
-                        tally.mismatches.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Err(sourcegate::RequestError::AllOriginsFailed { attempts, .. }) => {
-                    tally
-                        .rate_limited
-                        .fetch_add(rate_limited(&attempts), Ordering::Relaxed);
-                    tally.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    tally.errors.fetch_add(1, Ordering::Relaxed);
-                }
+            for _ in 0..polls.max(1) {
+                one_fetch(&fleet[idx].resolver, &tally, &expect, &verdicts).await;
             }
         });
     }
@@ -192,21 +219,135 @@ pub(super) async fn load(
         .map(|l| l.clone())
         .unwrap_or_default();
     lat.sort_unstable();
-    PhaseReport {
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let report = PhaseReport {
         name: spec.name.into(),
         mode: spec.mode.into(),
-        requests: tally.requests.load(Ordering::Relaxed),
-        git: tally.git.load(Ordering::Relaxed),
-        cdn: tally.cdn.load(Ordering::Relaxed),
-        fallbacks: tally.fallbacks.load(Ordering::Relaxed),
-        errors: tally.errors.load(Ordering::Relaxed),
-        rate_limited: tally.rate_limited.load(Ordering::Relaxed),
+        requests: load(&tally.requests),
+        git: load(&tally.git),
+        cdn: load(&tally.cdn),
+        fallbacks: load(&tally.fallbacks),
+        errors: load(&tally.errors),
+        rate_limited: load(&tally.rate_limited),
         p50_ms: percentile(&lat, 0.50),
         p99_ms: percentile(&lat, 0.99),
         propagation_ms,
         canary_share_percent: canary_share,
-        body_mismatches: tally.mismatches.load(Ordering::Relaxed),
+        body_mismatches: load(&tally.mismatches),
+        git_bytes: 0,
+        cdn_bytes: 0,
+        git_200: 0,
+        git_304: 0,
+        cdn_200: 0,
+        cdn_304: 0,
+        fresh: load(&tally.fresh),
+        revalidated: load(&tally.revalidated),
+        stale: load(&tally.stale),
+        new_snapshot: expect.update.as_ref().map(|_| load(&tally.new_snapshot)),
+        old_after_max_age: expect
+            .update
+            .as_ref()
+            .map(|_| load(&tally.old_after_max_age)),
+    };
+    (report, used)
+}
+
+/// One fetch of the registry by `resolver`, tallied and its body checked.
+async fn one_fetch(resolver: &Resolver, tally: &Tally, expect: &Expect, verdicts: &Verdicts) {
+    let started = Instant::now();
+    let result = resolver.fetch(REGISTRY_PATH).await;
+    let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tally.requests.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut l) = tally.latencies_us.lock() {
+        l.push(us);
     }
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(sourcegate::RequestError::AllOriginsFailed { attempts, .. }) => {
+            tally
+                .rate_limited
+                .fetch_add(rate_limited(&attempts), Ordering::Relaxed);
+            tally.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Err(_) => {
+            tally.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    tally
+        .rate_limited
+        .fetch_add(rate_limited(&resp.failed_attempts), Ordering::Relaxed);
+    match resp.origin {
+        OriginKind::Git => tally.git.fetch_add(1, Ordering::Relaxed),
+        OriginKind::Cdn => tally.cdn.fetch_add(1, Ordering::Relaxed),
+    };
+    if resp.fallback {
+        tally.fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
+    match resp.source {
+        BodySource::Fresh => tally.fresh.fetch_add(1, Ordering::Relaxed),
+        BodySource::Revalidated => tally.revalidated.fetch_add(1, Ordering::Relaxed),
+        BodySource::Stale => tally.stale.fetch_add(1, Ordering::Relaxed),
+        BodySource::Network => 0,
+    };
+    let verdict = verdict(resp.body, expect, verdicts).await;
+    match verdict {
+        Verdict::Wrong => {
+            tally.mismatches.fetch_add(1, Ordering::Relaxed);
+        }
+        Verdict::Update => {
+            tally.new_snapshot.fetch_add(1, Ordering::Relaxed);
+        }
+        Verdict::Registry => {
+            if expect
+                .update
+                .as_ref()
+                .is_some_and(|(_, due)| started > *due)
+            {
+                tally.old_after_max_age.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Checks a body (digest and content check, off the async workers), once per distinct copy.
+async fn verdict(body: bytes::Bytes, expect: &Expect, verdicts: &Verdicts) -> Verdict {
+    let known = verdicts.lock().ok().and_then(|v| {
+        v.iter()
+            .find(|(b, _)| b.as_ptr() == body.as_ptr() && b.len() == body.len())
+            .map(|(_, v)| *v)
+    });
+    if let Some(v) = known {
+        return v;
+    }
+    let (sha, update, check) = (
+        expect.sha.clone(),
+        expect.update.as_ref().map(|(s, _)| s.clone()),
+        expect.check.clone(),
+    );
+    let b = body.clone();
+    let v = tokio::task::spawn_blocking(move || {
+        let digest: String = Sha256::digest(&b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        if check.check(REGISTRY_PATH, &b).is_err() {
+            Verdict::Wrong
+        } else if digest == sha {
+            Verdict::Registry
+        } else if update.as_deref() == Some(digest.as_str()) {
+            Verdict::Update
+        } else {
+            Verdict::Wrong
+        }
+    })
+    .await
+    .unwrap_or(Verdict::Wrong);
+    if let Ok(mut known) = verdicts.lock() {
+        known.push((body, v));
+    }
+    v
 }
 
 /// Rate-limit answers (429, or 403 from Git) among failed attempts.

@@ -22,6 +22,14 @@
 //! | `cdn` | admin sets CDN mode | spike | all on the CDN |
 //! | `cdn-down` | the CDN answers 503 | normal | fail over to Git, zero errors |
 //! | `rollback-git` | CDN back; admin rolls back to the `git` version | normal | all on Git |
+//! | `steady` | origins send `max-age` (scaled: 2 s); the installs of `rollback-git` re-fetch the unchanged registry, `steady_polls` times each | normal | ≥ 90 % of fetches 304 or fresh; Git bytes per fetch ≥ 10× below the first phase's |
+//! | `registry-update` | both origins publish a new snapshot | normal, at least `max-age` + 2 s | every fetch started more than `max-age` after the publication serves the new snapshot |
+//!
+//! Until `steady`, the origins send `Cache-Control: no-cache`: every fetch reaches its origin
+//! (a conditional request, 304 when the install already holds the body), so those phases
+//! measure routing and rate limits. Each phase reports the bytes each origin wrote on the wire
+//! (status lines, headers, bodies as sent: gzip), its 200s and 304s, and the fetches served
+//! fresh with no request.
 //!
 //! Active health checks are off in the drill's document: a thousand simulated installs in one
 //! process would spend Git's quota on probes. Passive outlier detection and rate-limit
@@ -41,17 +49,20 @@ mod load;
 mod phases;
 mod report;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Serialize;
+use sourcegate::content::ContentCheck;
 use sourcegate::{OriginKind, Reason};
 use sourcegate_control_plane::auth::{Claims, Role, mint_token};
-use sourcegate_testkit::{OriginOptions, OriginStyle, REGISTRY, TestOrigin};
+use sourcegate_testkit::{OriginOptions, OriginStyle, REGISTRY, REGISTRY_OLDER, TestOrigin};
 
 use admin::Admin;
-use phases::{Action, check_phase};
+use phases::{Action, Installs, check_phase};
 
 pub use phases::PHASES;
 pub use report::render_table;
@@ -77,6 +88,27 @@ pub struct DrillOptions {
     pub concurrency: usize,
     /// Show a progress bar (default true).
     pub progress: bool,
+    /// The document both origins serve (default [`REGISTRY`], the real plugin registry).
+    pub registry: Bytes,
+    /// Where `registry` was read from, for the report (`None`: the built-in registry).
+    pub registry_file: Option<PathBuf>,
+    /// The snapshot both origins publish in `registry-update`. Default: the older real
+    /// snapshot ([`REGISTRY_OLDER`]) with the built-in registry, else `registry` with a
+    /// trailing newline (new bytes, a new `ETag`, the same JSON).
+    pub registry_update: Option<Bytes>,
+    /// Where `registry_update` was read from, for the report.
+    pub registry_update_file: Option<PathBuf>,
+    /// The content check of every resolver, and of every body the drill receives (default
+    /// [`ContentCheck::Plugins`]).
+    pub check: ContentCheck,
+    /// `max-age` the origins send from `steady` on, seconds (default 2: the drill's clock is
+    /// scaled, as Git's quota is).
+    pub max_age_secs: u64,
+    /// Fetches per install in `steady` (default 2: a revalidation, then a fresh hit).
+    pub steady_polls: usize,
+    /// Measure the old behaviour for comparison (default false): resolvers without the HTTP
+    /// cache (a plain GET per fetch) and origins without gzip. `steady` then fails its checks.
+    pub baseline: bool,
 }
 
 impl Default for DrillOptions {
@@ -91,6 +123,66 @@ impl Default for DrillOptions {
             propagation_deadline: Duration::from_secs(15),
             concurrency: 32,
             progress: true,
+            registry: Bytes::from_static(REGISTRY),
+            registry_file: None,
+            registry_update: None,
+            registry_update_file: None,
+            check: ContentCheck::Plugins,
+            max_age_secs: 2,
+            steady_polls: 2,
+            baseline: false,
+        }
+    }
+}
+
+/// The run's parameters, as the report records them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parameters {
+    /// Simulated installs.
+    pub installs: usize,
+    /// Seconds of load per phase.
+    pub phase_secs: f64,
+    /// Fleet requests/s in normal phases.
+    pub normal_rps: f64,
+    /// Fleet requests/s during the spike.
+    pub spike_rps: f64,
+    /// Git's sustained limit, requests/s.
+    pub git_limit_per_sec: u32,
+    /// Git's burst.
+    pub git_burst: u32,
+    /// Concurrent requests at most.
+    pub concurrency: usize,
+    /// The content check (`plugins`, `themes`, `json`, …).
+    pub check: String,
+    /// `max-age` from `steady` on, seconds.
+    pub max_age_secs: u64,
+    /// Fetches per install in `steady`.
+    pub steady_polls: usize,
+    /// The registry file (`null`: the built-in registry).
+    pub registry_file: Option<String>,
+    /// The update snapshot's file (`null`: the default).
+    pub registry_update_file: Option<String>,
+    /// The old behaviour, for comparison: no HTTP cache, no gzip.
+    pub baseline: bool,
+}
+
+impl Parameters {
+    fn of(o: &DrillOptions) -> Parameters {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        Parameters {
+            installs: o.installs,
+            phase_secs: o.phase_secs,
+            normal_rps: o.normal_rps,
+            spike_rps: o.spike_rps,
+            git_limit_per_sec: o.git_limit_per_sec,
+            git_burst: o.git_burst,
+            concurrency: o.concurrency,
+            check: o.check.name().to_string(),
+            max_age_secs: o.max_age_secs,
+            steady_polls: o.steady_polls,
+            registry_file: path(&o.registry_file),
+            registry_update_file: path(&o.registry_update_file),
+            baseline: o.baseline,
         }
     }
 }
@@ -123,8 +215,32 @@ pub struct PhaseReport {
     pub propagation_ms: Option<f64>,
     /// Share of installs whose router prefers the CDN, percent (canary phases).
     pub canary_share_percent: Option<f64>,
-    /// Bodies whose SHA-256 differed from the registry's.
+    /// Bodies whose SHA-256 differed from the registry's (in `registry-update`: from both
+    /// snapshots'), or that failed the content check.
     pub body_mismatches: u64,
+    /// Bytes Git wrote on the wire during the phase (status lines, headers, bodies as sent).
+    pub git_bytes: u64,
+    /// Bytes the CDN wrote on the wire during the phase.
+    pub cdn_bytes: u64,
+    /// Git's 200 answers with the registry.
+    pub git_200: u64,
+    /// Git's 304 answers.
+    pub git_304: u64,
+    /// The CDN's 200 answers with the registry.
+    pub cdn_200: u64,
+    /// The CDN's 304 answers.
+    pub cdn_304: u64,
+    /// Fetches served from a fresh kept body, with no request.
+    pub fresh: u64,
+    /// Fetches served from a kept body after a 304.
+    pub revalidated: u64,
+    /// Fetches served from a stale kept body because every origin failed.
+    pub stale: u64,
+    /// `registry-update`: fetches that served the new snapshot.
+    pub new_snapshot: Option<u64>,
+    /// `registry-update`: fetches started more than `max-age` after the publication that
+    /// still served the old snapshot (must be 0).
+    pub old_after_max_age: Option<u64>,
 }
 
 /// The registry served.
@@ -149,6 +265,34 @@ pub struct Report {
     pub installs: usize,
     /// Checks that failed (empty when the drill passed).
     pub failures: Vec<String>,
+    /// Whether every check passed (`failures` is empty).
+    pub pass: bool,
+    /// The run's parameters.
+    pub parameters: Parameters,
+    /// The snapshot published in `registry-update`.
+    pub registry_update: RegistryReport,
+}
+
+/// Entries of `body` as `check` sees them: a plugin or theme list's length, a JSON array's
+/// length (0 for another JSON value).
+fn entries(check: &ContentCheck, body: &[u8]) -> Result<usize, String> {
+    match check {
+        ContentCheck::Plugins => {
+            sourcegate::registry::validate_registry(body).map_err(|e| e.to_string())
+        }
+        ContentCheck::Themes => {
+            sourcegate::registry::validate_theme_list(body).map_err(|e| e.to_string())
+        }
+        other => {
+            other
+                .check(sourcegate_testkit::REGISTRY_PATH, body)
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.as_array().map(Vec::len))
+                .unwrap_or(0))
+        }
+    }
 }
 
 /// Why the drill could not run (a failed *check* is reported in [`Report::failures`] instead).
@@ -171,15 +315,37 @@ pub enum DrillError {
     Io(#[from] std::io::Error),
 }
 
+fn entries_of_update(check: &ContentCheck, update: &[u8]) -> Result<usize, DrillError> {
+    entries(check, update)
+        .map_err(|e| DrillError::Origin(format!("the update snapshot fails its check: {e}")))
+}
+
 /// Runs the drill and returns its report. Checks that fail are listed in
 /// [`Report::failures`]; the caller decides the exit code.
 ///
 /// # Errors
 /// [`DrillError`] when a part cannot start or the admin API refuses a call.
 pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
-    let registry_sha = sourcegate_testkit::sha256_hex(REGISTRY);
-    let entries = sourcegate::registry::validate_registry(REGISTRY)
-        .map_err(|e| DrillError::Origin(e.to_string()))?;
+    let registry = opts.registry.clone();
+    let update = match &opts.registry_update {
+        Some(b) => b.clone(),
+        None if opts.registry_file.is_none() => Bytes::from_static(REGISTRY_OLDER),
+        None => {
+            let mut v = registry.to_vec();
+            v.push(b'\n');
+            Bytes::from(v)
+        }
+    };
+    let registry_sha = sourcegate_testkit::sha256_hex(&registry);
+    let update_sha = sourcegate_testkit::sha256_hex(&update);
+    let entries = entries(&opts.check, &registry)
+        .map_err(|e| DrillError::Origin(format!("the registry fails its check: {e}")))?;
+    let update_entries = entries_of_update(&opts.check, &update)?;
+    if update_sha == registry_sha {
+        return Err(DrillError::Origin(
+            "the update snapshot is the registry itself".into(),
+        ));
+    }
 
     // 1. Control plane on the embedded PostgreSQL, in a throwaway data directory.
     let data = tempfile::tempdir()?;
@@ -209,15 +375,22 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
     };
 
     // 2. Origins.
-    let mut git_opts = OriginOptions::new(OriginStyle::GitRaw);
+    // `no-cache`: every fetch reaches its origin (a conditional request, 304 when unchanged),
+    // so the phases measure routing and rate limits rather than the resolvers' fresh hits.
+    let mut git_opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
     let window = Duration::from_secs_f64(
         f64::from(opts.git_burst) / f64::from(opts.git_limit_per_sec.max(1)),
     );
     git_opts.rate_limit = Some((opts.git_burst, window));
+    git_opts.body = registry.clone();
+    git_opts.gzip = !opts.baseline;
     let git = TestOrigin::start(git_opts)
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;
-    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
+    let mut cdn_opts = OriginOptions::new(OriginStyle::Cdn).cache_control("no-cache");
+    cdn_opts.body = registry.clone();
+    cdn_opts.gzip = !opts.baseline;
+    let cdn = TestOrigin::start(cdn_opts)
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;
 
@@ -249,6 +422,9 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         order.shuffle(&mut rand::rng());
     }
     let mut cursor = 0usize;
+    // The installs of the previous phase, in order (`steady` and `registry-update` replay them).
+    let mut previous: Vec<usize> = Vec::new();
+    let mut published: Option<Instant> = None;
 
     for spec in &phases {
         bar.set_message(format!("{}: admin action", spec.name));
@@ -269,6 +445,15 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                     flip = Some((v, t0));
                 }
                 Action::CdnFault(f) => cdn.set_fault(*f),
+                Action::CacheControl(cc) => {
+                    git.set_cache_control(Some(cc));
+                    cdn.set_cache_control(Some(cc));
+                }
+                Action::Publish => {
+                    git.set_body(update.clone());
+                    cdn.set_body(update.clone());
+                    published = Some(Instant::now());
+                }
             }
         }
         // Propagation: until every install holds the new version.
@@ -325,19 +510,60 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         });
 
         bar.set_message(format!("{}: {:.0} req/s", spec.name, spec.rps));
-        let report = load::load(
+        let expect = Arc::new(load::Expect {
+            sha: registry_sha.clone(),
+            // An install may serve the old snapshot while its copy is fresh: until max-age
+            // after the publication (plus scheduling slack).
+            update: published.map(|at| {
+                (
+                    update_sha.clone(),
+                    at + Duration::from_secs(opts.max_age_secs) + Duration::from_millis(250),
+                )
+            }),
+            check: opts.check.clone(),
+        });
+        let (seconds, polls, seq) = match spec.installs {
+            Installs::Next => (
+                opts.phase_secs,
+                1,
+                load::Sequence::Next {
+                    order: &order,
+                    cursor: &mut cursor,
+                },
+            ),
+            Installs::Replay { polls } => (
+                opts.phase_secs,
+                polls,
+                load::Sequence::Replay {
+                    installs: &previous,
+                    cycle: false,
+                },
+            ),
+            Installs::Cycle { secs } => (
+                secs,
+                1,
+                load::Sequence::Replay {
+                    installs: &previous,
+                    cycle: true,
+                },
+            ),
+        };
+        let before = OriginSample::take(&git, &cdn);
+        let (mut report, used) = load::load(
             spec,
-            &opts,
+            seconds,
+            polls,
             &fleet,
             &sem,
-            &order,
-            &mut cursor,
-            &registry_sha,
+            seq,
+            &expect,
             (propagation_ms, canary_share),
         )
         .await;
-        check_phase(&report, spec, opts.installs, &mut failures);
+        OriginSample::take(&git, &cdn).since(&before, &mut report);
+        check_phase(&report, spec, opts.installs, reports.first(), &mut failures);
         reports.push(report);
+        previous = used;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -353,6 +579,35 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         },
         history_versions,
         installs: opts.installs,
+        pass: failures.is_empty(),
         failures,
+        parameters: Parameters::of(&opts),
+        registry_update: RegistryReport {
+            entries: update_entries,
+            sha256: update_sha,
+        },
     })
+}
+
+/// The origins' counters at one instant.
+struct OriginSample {
+    git: [u64; 3],
+    cdn: [u64; 3],
+}
+
+impl OriginSample {
+    fn take(git: &TestOrigin, cdn: &TestOrigin) -> OriginSample {
+        let c = |o: &TestOrigin| [o.wire_bytes(), o.served(), o.not_modified()];
+        OriginSample {
+            git: c(git),
+            cdn: c(cdn),
+        }
+    }
+
+    /// Writes the counts since `before` into `r`.
+    fn since(&self, before: &OriginSample, r: &mut PhaseReport) {
+        let d = |a: [u64; 3], b: [u64; 3]| [0, 1, 2].map(|i| a[i].saturating_sub(b[i]));
+        [r.git_bytes, r.git_200, r.git_304] = d(self.git, before.git);
+        [r.cdn_bytes, r.cdn_200, r.cdn_304] = d(self.cdn, before.cdn);
+    }
 }

@@ -8,7 +8,7 @@ use super::{DrillOptions, PhaseReport};
 
 /// The drill's phases, in the order they run: the `name` of each [`PhaseReport`] (the module
 /// docs of [`crate::drill`] say what each does and must show).
-pub const PHASES: [&str; 7] = [
+pub const PHASES: [&str; 9] = [
     "git",
     "git-rate-limited",
     "canary-10",
@@ -16,6 +16,8 @@ pub const PHASES: [&str; 7] = [
     "cdn",
     "cdn-down",
     "rollback-git",
+    "steady",
+    "registry-update",
 ];
 
 /// What happens at the start of a phase.
@@ -23,6 +25,21 @@ pub(super) enum Action {
     Set(Value, &'static str),
     CdnFault(Fault),
     RollbackToFirst(&'static str),
+    /// Both origins send this `Cache-Control` from now on.
+    CacheControl(String),
+    /// Both origins publish the update snapshot.
+    Publish,
+}
+
+/// Which installs a phase's load goes through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Installs {
+    /// The next installs of the fleet's shuffled order, for the phase's seconds.
+    Next,
+    /// The previous phase's installs again, `polls` fetches each.
+    Replay { polls: usize },
+    /// The previous phase's installs over and over, for at least `secs` seconds.
+    Cycle { secs: f64 },
 }
 
 /// One phase: its name, the mode shown, what the admin or the world does, the load.
@@ -32,6 +49,7 @@ pub(super) struct PhaseSpec {
     pub(super) actions: Vec<Action>,
     pub(super) rps: f64,
     pub(super) canary_percent: Option<f64>,
+    pub(super) installs: Installs,
 }
 
 /// The phase plan, in [`PHASES`] order, for origins at `git_url` and `cdn_url`.
@@ -61,6 +79,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             )],
             rps: opts.normal_rps,
             canary_percent: None,
+            installs: Installs::Next,
         },
         PhaseSpec {
             name: "git-rate-limited",
@@ -68,6 +87,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             actions: vec![],
             rps: opts.spike_rps,
             canary_percent: None,
+            installs: Installs::Next,
         },
         PhaseSpec {
             name: "canary-10",
@@ -78,6 +98,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             )],
             rps: opts.spike_rps,
             canary_percent: Some(10.0),
+            installs: Installs::Next,
         },
         PhaseSpec {
             name: "canary-50",
@@ -88,6 +109,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             )],
             rps: opts.spike_rps,
             canary_percent: Some(50.0),
+            installs: Installs::Next,
         },
         PhaseSpec {
             name: "cdn",
@@ -98,6 +120,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             )],
             rps: opts.spike_rps,
             canary_percent: None,
+            installs: Installs::Next,
         },
         PhaseSpec {
             name: "cdn-down",
@@ -105,6 +128,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             actions: vec![Action::CdnFault(Fault::Status(503))],
             rps: opts.normal_rps,
             canary_percent: None,
+            installs: Installs::Next,
         },
         PhaseSpec {
             name: "rollback-git",
@@ -115,6 +139,31 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             ],
             rps: opts.normal_rps,
             canary_percent: None,
+            installs: Installs::Next,
+        },
+        PhaseSpec {
+            name: "steady",
+            mode: "git",
+            actions: vec![Action::CacheControl(format!(
+                "max-age={}",
+                opts.max_age_secs
+            ))],
+            rps: opts.normal_rps,
+            canary_percent: None,
+            installs: Installs::Replay {
+                polls: opts.steady_polls.max(1),
+            },
+        },
+        PhaseSpec {
+            name: "registry-update",
+            mode: "git",
+            actions: vec![Action::Publish],
+            rps: opts.normal_rps,
+            canary_percent: None,
+            #[allow(clippy::cast_precision_loss)]
+            installs: Installs::Cycle {
+                secs: opts.phase_secs.max(opts.max_age_secs as f64 + 2.0),
+            },
         },
     ]
 }
@@ -124,6 +173,7 @@ pub(super) fn check_phase(
     r: &PhaseReport,
     spec: &PhaseSpec,
     installs: usize,
+    first: Option<&PhaseReport>,
     failures: &mut Vec<String>,
 ) {
     let mut fail = |why: String| failures.push(format!("{}: {why}", r.name));
@@ -157,6 +207,39 @@ pub(super) fn check_phase(
             r.fallbacks, r.git
         )),
         "rollback-git" if r.cdn > 0 => fail(format!("expected all on Git, CDN served {}", r.cdn)),
+        "steady" => {
+            let cached = r.fresh + r.revalidated;
+            if cached * 10 < r.requests * 9 {
+                fail(format!(
+                    "expected ≥ 90% of fetches 304 or fresh, got {cached} of {}",
+                    r.requests
+                ));
+            }
+            if let Some(first) = first {
+                // Per fetch: Git's wire bytes at least 10× below the first phase's.
+                let (now, then) = (
+                    u128::from(r.git_bytes) * u128::from(first.requests.max(1)),
+                    u128::from(first.git_bytes) * u128::from(r.requests.max(1)),
+                );
+                if now * 10 > then {
+                    fail(format!(
+                        "expected Git bytes per fetch ≥ 10× below {}'s, got {} B for {} fetches vs {} B for {}",
+                        first.name, r.git_bytes, r.requests, first.git_bytes, first.requests
+                    ));
+                }
+            }
+        }
+        "registry-update" => {
+            if r.old_after_max_age != Some(0) {
+                fail(format!(
+                    "{:?} fetches served the old snapshot more than max-age after the publication",
+                    r.old_after_max_age
+                ));
+            }
+            if r.new_snapshot.unwrap_or(0) == 0 {
+                fail("no install served the new snapshot".into());
+            }
+        }
         _ => {}
     }
     if let (Some(want), Some(got)) = (spec.canary_percent, r.canary_share_percent) {

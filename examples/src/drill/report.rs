@@ -2,6 +2,13 @@
 
 use super::Report;
 
+/// Bytes as KB (1,000 bytes), one decimal.
+fn kb(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let kb = bytes as f64 / 1000.0;
+    format!("{kb:.1}")
+}
+
 /// Renders the per-phase table printed by the drill.
 pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
@@ -18,6 +25,11 @@ pub fn render_table(report: &Report) -> String {
         "p99 ms",
         "propagation ms",
         "on CDN",
+        "git KB",
+        "cdn KB",
+        "200s",
+        "304s",
+        "fresh",
     ];
     let rows: Vec<Vec<String>> = report
         .phases
@@ -38,6 +50,11 @@ pub fn render_table(report: &Report) -> String {
                     .map_or_else(|| "-".into(), |m| format!("{m:.0}")),
                 p.canary_share_percent
                     .map_or_else(|| "-".into(), |s| format!("{s:.1}%")),
+                kb(p.git_bytes),
+                kb(p.cdn_bytes),
+                (p.git_200 + p.cdn_200).to_string(),
+                (p.git_304 + p.cdn_304).to_string(),
+                p.fresh.to_string(),
             ]
         })
         .collect();

@@ -28,6 +28,8 @@ pub struct ResolverBuilder {
     install_id: Option<String>,
     install_id_file: Option<PathBuf>,
     lkg_path: Option<PathBuf>,
+    body_cache_dir: Option<PathBuf>,
+    body_cache_max_bytes: u64,
     http: Option<reqwest::Client>,
     settings: Settings,
     telemetry: TelemetrySettings,
@@ -50,6 +52,8 @@ impl ResolverBuilder {
             install_id: None,
             install_id_file: None,
             lkg_path: None,
+            body_cache_dir: None,
+            body_cache_max_bytes: super::DEFAULT_BODY_CACHE_MAX_BYTES,
             http: None,
             telemetry: TelemetrySettings::default(),
             settings: Settings::default(),
@@ -87,6 +91,67 @@ impl ResolverBuilder {
     /// Default: none (no persistence).
     pub fn cache_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.lkg_path = Some(path.into());
+        self
+    }
+
+    /// Keeps fetched bodies and follows HTTP caching (RFC 9111) in [`Resolver::fetch`]
+    /// (default `true`): validators (`ETag`, `Last-Modified`) and the body are kept per
+    /// (origin, URL); a fresh entry (`Cache-Control: max-age`, `Expires`, minus `Age`, §4.2) is
+    /// served with no request; a stale one (or `no-cache`) is revalidated with a conditional
+    /// request (`If-None-Match` / `If-Modified-Since`, §4.3.1) and a `304` serves the kept
+    /// body; `no-store` responses are not kept (§5.2.2.5). `false`: a plain GET every time.
+    pub fn http_cache(mut self, on: bool) -> Self {
+        self.settings.http_cache = on;
+        self
+    }
+
+    /// Where fetched bodies are persisted, one file per (origin, URL), written atomically,
+    /// so that a cold start without network still serves the last good body (marked
+    /// [`crate::BodySource::Stale`]). Default: beside the [`Self::cache_file`], a directory
+    /// named after it with `.bodies` appended (`sourcegate.json.bodies/`); none without a
+    /// cache file. A damaged file is ignored and counted (`bodyCacheCorrupt`).
+    pub fn body_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.body_cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most bytes the body-cache directory holds (default 64 MiB), and the most the
+    /// in-memory cache keeps; the oldest files go first. A body larger than this is not
+    /// persisted.
+    pub fn body_cache_max_bytes(mut self, max: u64) -> Self {
+        self.body_cache_max_bytes = max;
+        self
+    }
+
+    /// When every origin fails a fetch, serves a stale kept body instead of an error
+    /// (default `true`; RFC 9111 §4.2.4), unless its response said `must-revalidate`. The
+    /// response says [`crate::BodySource::Stale`] and lists the failed attempts.
+    pub fn stale_if_error(mut self, on: bool) -> Self {
+        self.settings.stale_if_error = on;
+        self
+    }
+
+    /// What a 2xx body must be to count as served (default
+    /// [`ContentCheck::Auto`](crate::content::ContentCheck::Auto): JSON for `.json` paths). A
+    /// body that fails is an origin failure: the fetch fails over.
+    pub fn content_check(mut self, check: crate::content::ContentCheck) -> Self {
+        self.settings.content_check = check;
+        self
+    }
+
+    /// The largest body a fetch accepts, in bytes after decompression (default 32 MiB). The
+    /// body is streamed and the request aborted as soon as it exceeds this (or when
+    /// `Content-Length` says it will): an origin failure, the fetch fails over.
+    pub fn max_body_bytes(mut self, max: u64) -> Self {
+        self.settings.max_body_bytes = max;
+        self
+    }
+
+    /// The longest wait for the next bytes of a response (the headers, then each body chunk)
+    /// in [`Resolver::fetch`] (default 10 s), separate from [`Self::request_timeout`], which
+    /// bounds the whole request. A stalled origin is an origin failure: the fetch fails over.
+    pub fn read_idle_timeout(mut self, d: Duration) -> Self {
+        self.settings.read_idle_timeout = d;
         self
     }
 
@@ -194,21 +259,35 @@ impl ResolverBuilder {
         let (initial, source) = match self.lkg_path.as_deref().and_then(crate::cache::load_lkg) {
             Some(c) => (c, ConfigSource::LastKnownGood),
             None => (
-                MarketplaceConfig::default_git(self.default_git_url),
+                MarketplaceConfig::default_git(self.default_git_url.clone()),
                 ConfigSource::Default,
             ),
         };
         let epoch = Instant::now();
+        let epoch_wall = std::time::SystemTime::now();
+        let body_cache_dir = self.body_cache_dir.clone().or_else(|| {
+            self.lkg_path.as_ref().map(|p| {
+                let mut name = p.file_name().unwrap_or_default().to_os_string();
+                name.push(".bodies");
+                p.with_file_name(name)
+            })
+        });
         let prober = Prober::builder()
             .http_client(http.clone())
             .default_path(self.settings.health_path.clone())
             .build_with_epoch(epoch)?;
-        let snapshot = Snapshot::build(initial, source, None);
+        let snapshot = Snapshot::build(initial, source, None, &self.default_git_url);
         let (changes, _) = watch::channel(Arc::clone(&snapshot.config));
         let (initialized, _) = watch::channel(self.providers.is_empty());
         let inner = Arc::new(Inner {
             handle: handle.clone(),
             epoch,
+            epoch_wall,
+            default_git_url: self.default_git_url,
+            http_cache: crate::http_cache::HttpCache::new(
+                body_cache_dir,
+                self.body_cache_max_bytes,
+            ),
             snapshot: ArcSwap::from_pointee(snapshot),
             cache: moka::future::Cache::builder()
                 .max_capacity(1)

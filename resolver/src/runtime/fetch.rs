@@ -1,11 +1,15 @@
 //! Requests with failover ([`Resolver::fetch`]) and outcomes the host observed itself
 //! ([`Resolver::report_outcome`]): both feed rate-limit cooldowns, outlier ejection and the
-//! stats.
+//! stats. A fetch goes through the HTTP cache ([`crate::http_cache`]): fresh kept bodies cost
+//! no request, stale ones are revalidated, and every 2xx body is streamed under a size cap and
+//! a read-idle timeout, then checked ([`crate::content`]) before it counts as served.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 use url::Url;
@@ -13,6 +17,7 @@ use url::Url;
 use super::{Inner, Resolver};
 use crate::config::OriginKind;
 use crate::error::{AttemptError, RequestError};
+use crate::http_cache::{BodySource, Entry, Key, Lookup};
 use crate::origin::OriginCell;
 use crate::routing::Reason;
 
@@ -25,8 +30,12 @@ pub struct FetchResponse {
     pub origin: OriginKind,
     /// The URL that served it.
     pub url: Url,
-    /// HTTP status (2xx).
+    /// HTTP status of the response whose body this is (2xx; for a revalidated, fresh or
+    /// stale body, the status it was kept with).
     pub status: u16,
+    /// Where the body came from: the network, a revalidated or fresh kept copy, or a stale
+    /// copy served because every origin failed.
+    pub source: BodySource,
     /// Whether an origin other than the first candidate served it.
     pub fallback: bool,
     /// Why the first candidate was first.
@@ -59,15 +68,24 @@ impl Resolver {
         let Some(cell) = snap.origins[origin.index()].as_ref() else {
             return;
         };
-        let served = observe_outcome(&self.inner, cell, outcome.status, outcome.retry_after);
+        let served = observe_outcome(&self.inner, cell, outcome.status, outcome.retry_after, None);
         self.inner
             .stats
             .request(served.then_some(origin), outcome.fallback, outcome.elapsed);
     }
 
     /// Fetches `path` from the routed origin and fails over to the other one (when the config
-    /// allows) on transport errors, 5xx, rate limits and other non-2xx answers. Each attempt
-    /// times out after the builder's request timeout (default 30 s).
+    /// allows) on transport errors, 5xx, rate limits and other non-2xx answers, on a body
+    /// that fails the content check, exceeds the size cap or stalls. Each attempt times out
+    /// after the builder's request timeout (default 30 s) and after the read-idle timeout
+    /// (default 10 s) without bytes.
+    ///
+    /// With the HTTP cache on (the default, [`crate::ResolverBuilder::http_cache`]), a fresh
+    /// kept body for the candidate (origin, URL) is served with no request
+    /// ([`BodySource::Fresh`]), a stale one is revalidated with a conditional request and a
+    /// `304` serves it ([`BodySource::Revalidated`]); when every origin fails, a stale kept
+    /// body is served ([`BodySource::Stale`], RFC 9111 §4.2.4) unless
+    /// [`crate::ResolverBuilder::stale_if_error`] is off.
     ///
     /// # Errors
     /// [`RequestError::InvalidPath`]; [`RequestError::AllOriginsFailed`] with one
@@ -81,72 +99,170 @@ impl Resolver {
         let route = snap.route(inner.bucket, now, inner.settings.health_checks);
         let started = Instant::now();
         let mut failed = Vec::new();
+        // The first candidate's kept body that may be served stale if every origin fails.
+        let mut stale: Option<(bool, OriginKind, Url, Arc<Entry>)> = None;
         for (i, kind) in route.candidates().iter().copied().enumerate() {
             let Some(cell) = snap.origins[kind.index()].as_ref() else {
                 continue;
             };
             let url = cell.url_for(path)?;
-            let span = tracing::info_span!("origin_request", origin = %kind, url = %url);
-            let attempt = async {
-                let resp = inner
-                    .http
-                    .get(url.clone())
-                    .timeout(inner.settings.request_timeout)
-                    .send()
-                    .await?;
-                let status = resp.status().as_u16();
-                let retry = crate::ratelimit::requested_wait(resp.headers(), SystemTime::now());
-                if (200..300).contains(&status) {
-                    Ok::<_, reqwest::Error>((status, retry, Some(resp.bytes().await?)))
-                } else {
-                    Ok((status, retry, None))
+            let fallback = i > 0;
+            let key = Key::new(kind, &url);
+            let entry = if inner.settings.http_cache {
+                let (entry, damaged) = inner.http_cache.get(&key).await;
+                if let Some(why) = damaged {
+                    inner.stats.body_cache_corrupt();
+                    tracing::warn!(origin = %kind, url = %url, why, "ignoring a damaged body-cache file");
+                }
+                entry
+            } else {
+                None
+            };
+            let mut conditional = Vec::new();
+            if let Some(e) = &entry {
+                match e.lookup(url.as_str(), inner.wall_now()) {
+                    Lookup::Fresh => {
+                        inner.stats.fresh();
+                        inner.stats.request(Some(kind), fallback, started.elapsed());
+                        tracing::debug!(origin = %kind, url = %url, "served a fresh kept body");
+                        return Ok(FetchResponse {
+                            body: e.body.clone(),
+                            origin: kind,
+                            url,
+                            status: e.status,
+                            source: BodySource::Fresh,
+                            fallback,
+                            reason: route.reason,
+                            failed_attempts: failed,
+                        });
+                    }
+                    Lookup::Revalidate(h) => conditional = h,
+                    Lookup::Unusable => {}
                 }
             }
-            .instrument(span)
-            .await;
+            let span = tracing::info_span!(
+                "origin_request",
+                origin = %kind,
+                url = %url,
+                conditional = !conditional.is_empty()
+            );
+            let attempt = attempt(inner, &url, path, &conditional)
+                .instrument(span)
+                .await;
+            let fail = |failed: &mut Vec<AttemptError>, status: Option<u16>, cause: String| {
+                inner.stats.attempt_failed(kind);
+                failed.push(AttemptError {
+                    origin: kind,
+                    url: url.to_string(),
+                    status,
+                    cause,
+                });
+            };
             match attempt {
-                Ok((status, _, Some(body))) => {
-                    observe_outcome(inner, cell, Some(status), None);
-                    let fallback = i > 0;
-                    if fallback {
-                        tracing::info!(origin = %kind, "served by fallback origin");
+                Attempt::Ok {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    observe_outcome(inner, cell, Some(status), None, None);
+                    inner.stats.network_body(body.len());
+                    let mut body = body;
+                    if inner.settings.http_cache {
+                        body = crate::http_cache::intern(body);
+                        match Entry::from_response(
+                            url.as_str(),
+                            status,
+                            headers,
+                            body.clone(),
+                            inner.wall_now(),
+                        ) {
+                            Some(e) => inner.http_cache.store(key, Arc::new(e), true).await,
+                            None => inner.http_cache.remove(&key).await,
+                        }
                     }
-                    inner.stats.request(Some(kind), fallback, started.elapsed());
-                    return Ok(FetchResponse {
-                        body,
-                        origin: kind,
+                    return Ok(self.served(
+                        kind,
                         url,
                         status,
+                        body,
+                        BodySource::Network,
                         fallback,
-                        reason: route.reason,
-                        failed_attempts: failed,
-                    });
+                        route.reason,
+                        failed,
+                        started,
+                    ));
                 }
-                Ok((status, retry, None)) => {
-                    observe_outcome(inner, cell, Some(status), retry);
-                    inner.stats.attempt_failed(kind);
-                    failed.push(AttemptError {
-                        origin: kind,
-                        url: url.to_string(),
-                        status: Some(status),
-                        cause: if crate::ratelimit::is_rate_limited(kind, status) {
-                            "rate limited".into()
-                        } else {
-                            format!("HTTP {status}")
-                        },
-                    });
+                Attempt::NotModified { headers } => {
+                    let renewed =
+                        entry
+                            .as_ref()
+                            .filter(|_| !conditional.is_empty())
+                            .and_then(|e| {
+                                e.after_not_modified(url.as_str(), &headers, inner.wall_now())
+                            });
+                    if let Some(renewed) = renewed {
+                        observe_outcome(inner, cell, Some(304), None, None);
+                        inner.stats.revalidated();
+                        let (status, body) = (renewed.status, renewed.body.clone());
+                        inner.http_cache.store(key, Arc::new(renewed), false).await;
+                        return Ok(self.served(
+                            kind,
+                            url,
+                            status,
+                            body,
+                            BodySource::Revalidated,
+                            fallback,
+                            route.reason,
+                            failed,
+                            started,
+                        ));
+                    }
+                    let cause = "304 Not Modified without a matching kept body";
+                    observe_outcome(inner, cell, Some(304), None, Some(cause));
+                    fail(&mut failed, Some(304), cause.into());
                 }
-                Err(e) => {
-                    observe_outcome(inner, cell, None, None);
-                    inner.stats.attempt_failed(kind);
-                    failed.push(AttemptError {
-                        origin: kind,
-                        url: url.to_string(),
-                        status: None,
-                        cause: e.to_string(),
-                    });
+                Attempt::Status { status, retry } => {
+                    observe_outcome(inner, cell, Some(status), retry, None);
+                    let cause = if crate::ratelimit::is_rate_limited(kind, status) {
+                        "rate limited".into()
+                    } else {
+                        format!("HTTP {status}")
+                    };
+                    fail(&mut failed, Some(status), cause);
+                }
+                Attempt::BadBody { status, cause } => {
+                    inner.stats.content_check_failed();
+                    observe_outcome(inner, cell, Some(status), None, Some(&cause));
+                    tracing::warn!(origin = %kind, url = %url, cause, "refused a body");
+                    fail(&mut failed, Some(status), cause);
+                }
+                Attempt::Transport(cause) => {
+                    observe_outcome(inner, cell, None, None, None);
+                    fail(&mut failed, None, cause);
                 }
             }
+            if stale.is_none()
+                && let Some(e) = entry.filter(|e| e.may_serve_stale())
+            {
+                stale = Some((fallback, kind, url, e));
+            }
+        }
+        if inner.settings.stale_if_error
+            && let Some((fallback, kind, url, e)) = stale
+        {
+            inner.stats.stale();
+            tracing::warn!(origin = %kind, url = %url, "every origin failed; serving a stale kept body");
+            return Ok(self.served(
+                kind,
+                url,
+                e.status,
+                e.body.clone(),
+                BodySource::Stale,
+                fallback,
+                route.reason,
+                failed,
+                started,
+            ));
         }
         inner.stats.request(None, false, started.elapsed());
         Err(RequestError::AllOriginsFailed {
@@ -154,27 +270,173 @@ impl Resolver {
             attempts: failed,
         })
     }
+
+    /// Counts a served fetch and builds its response.
+    #[allow(clippy::too_many_arguments)]
+    fn served(
+        &self,
+        origin: OriginKind,
+        url: Url,
+        status: u16,
+        body: Bytes,
+        source: BodySource,
+        fallback: bool,
+        reason: Reason,
+        failed_attempts: Vec<AttemptError>,
+        started: Instant,
+    ) -> FetchResponse {
+        if fallback {
+            tracing::info!(%origin, ?source, "served by fallback origin");
+        }
+        self.inner
+            .stats
+            .request(Some(origin), fallback, started.elapsed());
+        FetchResponse {
+            body,
+            origin,
+            url,
+            status,
+            source,
+            fallback,
+            reason,
+            failed_attempts,
+        }
+    }
+}
+
+/// How one attempt on one origin ended.
+enum Attempt {
+    /// 2xx with a body that passed its checks.
+    Ok {
+        status: u16,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+    /// 304 to a conditional request.
+    NotModified { headers: HeaderMap },
+    /// Another status (`retry`: the wait a rate limit asked for).
+    Status {
+        status: u16,
+        retry: Option<Duration>,
+    },
+    /// 2xx whose body was refused: content check, size cap, stalled or broken body.
+    BadBody { status: u16, cause: String },
+    /// No response: connect error, timeout, reset.
+    Transport(String),
+}
+
+/// One GET of `url` (with `conditional` headers, if any), its body streamed under the size cap
+/// and the read-idle timeout, then checked.
+async fn attempt(
+    inner: &Inner,
+    url: &Url,
+    path: &str,
+    conditional: &[(HeaderName, HeaderValue)],
+) -> Attempt {
+    let settings = &inner.settings;
+    let idle = settings.read_idle_timeout;
+    let mut req = inner
+        .http
+        .get(url.clone())
+        .timeout(settings.request_timeout);
+    for (name, value) in conditional {
+        req = req.header(name, value);
+    }
+    let mut resp = match tokio::time::timeout(idle, req.send()).await {
+        Err(_) => {
+            return Attempt::Transport(format!(
+                "no response headers within the read-idle timeout ({} ms)",
+                idle.as_millis()
+            ));
+        }
+        Ok(Err(e)) => return Attempt::Transport(e.to_string()),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    if status == 304 {
+        return Attempt::NotModified {
+            headers: resp.headers().clone(),
+        };
+    }
+    if !(200..300).contains(&status) {
+        let retry = crate::ratelimit::requested_wait(resp.headers(), SystemTime::now());
+        return Attempt::Status { status, retry };
+    }
+    let max = settings.max_body_bytes;
+    let too_large = || format!("body larger than the size cap ({max} bytes)");
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Attempt::BadBody {
+            status,
+            cause: too_large(),
+        };
+    }
+    let headers = resp.headers().clone();
+    let mut body = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, resp.chunk()).await {
+            Err(_) => {
+                return Attempt::BadBody {
+                    status,
+                    cause: format!(
+                        "body stalled: no bytes within the read-idle timeout ({} ms)",
+                        idle.as_millis()
+                    ),
+                };
+            }
+            Ok(Err(e)) => {
+                return Attempt::BadBody {
+                    status,
+                    cause: format!("body read failed: {e}"),
+                };
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => {
+                if (body.len() + chunk.len()) as u64 > max {
+                    // Dropping `resp` aborts the transfer.
+                    return Attempt::BadBody {
+                        status,
+                        cause: too_large(),
+                    };
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let body = body.freeze();
+    if let Err(e) = settings.content_check.check(path, &body) {
+        return Attempt::BadBody {
+            status,
+            cause: e.to_string(),
+        };
+    }
+    Attempt::Ok {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Applies one observed outcome to an origin's state. Returns whether it was a success (2xx or
-/// 3xx).
+/// 3xx). `refused`: the response came but was refused (its body failed a check), a failure
+/// that counts toward outlier ejection like a transport error, with this cause.
 fn observe_outcome(
     inner: &Inner,
     cell: &OriginCell,
     status: Option<u16>,
     retry_after: Option<Duration>,
+    refused: Option<&str>,
 ) -> bool {
     let now = inner.now();
     let snap = inner.snapshot.load();
     let outlier_settings = &snap.config.outlier_detection;
-    let success = matches!(status, Some(s) if (200..400).contains(&s));
+    let success = refused.is_none() && matches!(status, Some(s) if (200..400).contains(&s));
     let rate_limited = status.is_some_and(|s| crate::ratelimit::is_rate_limited(cell.kind, s));
     if rate_limited {
         let cooldown = cell.start_cooldown(now, retry_after);
         inner.stats.rate_limited(cell.kind);
         tracing::warn!(origin = %cell.kind, cooldown_secs = cooldown.as_secs_f64(), "origin rate-limited");
     }
-    let outlier_failure = status.is_none_or(|s| s >= 500);
+    let outlier_failure = refused.is_some() || status.is_none_or(|s| s >= 500);
     if !success {
         cell.flags.last_failure.store(now.max(1), Ordering::Relaxed);
     }
@@ -186,9 +448,10 @@ fn observe_outcome(
         if success {
             m.last_error = None;
         } else {
-            m.last_error = Some(match status {
-                Some(s) => format!("HTTP {s}"),
-                None => "transport error".into(),
+            m.last_error = Some(match (refused, status) {
+                (Some(cause), _) => cause.to_owned(),
+                (None, Some(s)) => format!("HTTP {s}"),
+                (None, None) => "transport error".into(),
             });
         }
     }

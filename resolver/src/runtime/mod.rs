@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
@@ -44,7 +44,19 @@ struct Settings {
     health_checks: bool,
     push: bool,
     health_path: String,
+    /// The HTTP cache of fetched bodies is used (RFC 9111).
+    http_cache: bool,
+    /// Serve a stale kept body when every origin fails (RFC 9111 §4.2.4).
+    stale_if_error: bool,
+    content_check: crate::content::ContentCheck,
+    max_body_bytes: u64,
+    read_idle_timeout: Duration,
 }
+
+/// Default [`ResolverBuilder::max_body_bytes`]: 32 MiB.
+pub(crate) const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
+/// Default [`ResolverBuilder::body_cache_max_bytes`]: 64 MiB.
+pub(crate) const DEFAULT_BODY_CACHE_MAX_BYTES: u64 = 64 << 20;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -59,6 +71,11 @@ impl Default for Settings {
             health_checks: true,
             push: true,
             health_path: String::new(),
+            http_cache: true,
+            stale_if_error: true,
+            content_check: crate::content::ContentCheck::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            read_idle_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -68,6 +85,14 @@ struct Inner {
     /// on any thread (FFI hosts included) need no runtime context.
     handle: tokio::runtime::Handle,
     epoch: Instant,
+    /// The wall-clock time at `epoch`: the HTTP cache's clock is `epoch_wall` plus tokio's
+    /// elapsed time, so tests that pause and advance tokio's clock move cache freshness too.
+    epoch_wall: SystemTime,
+    /// The builder's default Git URL: the built-in default config's origin, and the fallback
+    /// of a document with `fallbackOnError: true` and no `gitUrl` (the seed's rule).
+    default_git_url: Url,
+    /// Bodies kept per (origin, URL), see [`crate::http_cache`].
+    http_cache: crate::http_cache::HttpCache,
     snapshot: ArcSwap<Snapshot>,
     providers: Vec<Arc<dyn ConfigProvider>>,
     /// Single flight for provider fetches: concurrent refreshes share one load.
@@ -95,6 +120,11 @@ impl Inner {
     /// ns since the resolver's epoch.
     fn now(&self) -> u64 {
         nanos(Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    /// Wall-clock time for the HTTP cache (see `epoch_wall`).
+    fn wall_now(&self) -> SystemTime {
+        self.epoch_wall + Instant::now().saturating_duration_since(self.epoch)
     }
 
     /// Points the prober at the snapshot's origins (or stops it when checks are off).

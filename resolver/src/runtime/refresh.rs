@@ -140,7 +140,12 @@ pub(super) fn install(
         }
         return Ok(Arc::clone(&current.config));
     }
-    let snap = Arc::new(Snapshot::build(config, source, Some(&current)));
+    let snap = Arc::new(Snapshot::build(
+        config,
+        source,
+        Some(&current),
+        &inner.default_git_url,
+    ));
     let cfg = Arc::clone(&snap.config);
     inner.snapshot.store(snap);
     tracing::info!(version = cfg.version, mode = ?cfg.mode, "installed config");

@@ -74,13 +74,22 @@ pub(super) struct Snapshot {
 impl Snapshot {
     /// A snapshot of `config`; origins whose base URL is unchanged from `previous` keep their
     /// state.
+    ///
+    /// The seed's fallback rule (docs/seed.md): with `fallbackOnError: true` and no `gitUrl`
+    /// in the document, the Git origin is `default_git` (the builder's default Git URL), so a
+    /// CDN-only document still falls back to Git. The document itself is left as it is.
     pub(super) fn build(
         config: MarketplaceConfig,
         source: ConfigSource,
         previous: Option<&Snapshot>,
+        default_git: &Url,
     ) -> Snapshot {
         let origins = OriginKind::ALL.map(|kind| {
-            let base = config.origin_url(kind)?.clone();
+            let base = match config.origin_url(kind) {
+                Some(u) => u.clone(),
+                None if kind == OriginKind::Git && config.fallback_on_error => default_git.clone(),
+                None => return None,
+            };
             if let Some(cell) = previous
                 .and_then(|p| p.origins[kind.index()].as_ref())
                 .filter(|c| c.base == base)
