@@ -289,10 +289,7 @@ impl ResolverBuilder {
                 self.body_cache_max_bytes,
             ),
             snapshot: ArcSwap::from_pointee(snapshot),
-            cache: moka::future::Cache::builder()
-                .max_capacity(1)
-                .time_to_live(self.settings.ttl)
-                .build(),
+            loads: super::single_flight::SingleFlight::new(self.settings.ttl),
             providers: self.providers,
             http,
             bucket: bucket_of(&install_id),

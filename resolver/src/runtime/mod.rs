@@ -27,6 +27,7 @@ use crate::stats::{Stats, StatsSnapshot};
 mod builder;
 mod fetch;
 mod refresh;
+mod single_flight;
 mod snapshot;
 
 pub use builder::ResolverBuilder;
@@ -96,7 +97,7 @@ struct Inner {
     snapshot: ArcSwap<Snapshot>,
     providers: Vec<Arc<dyn ConfigProvider>>,
     /// Single flight for provider fetches: concurrent refreshes share one load.
-    cache: moka::future::Cache<u8, Arc<MarketplaceConfig>>,
+    loads: single_flight::SingleFlight,
     http: reqwest::Client,
     install_id: String,
     bucket: Bucket,

@@ -36,20 +36,14 @@ impl Resolver {
     }
 }
 
-/// Fetches from the providers (single flight through the moka cache) and installs the result;
+/// Fetches from the providers (one load at a time, see [`super::single_flight`]) and installs
+/// the result;
 /// schedules the next refresh a TTL (± 10 %) away, or after a backoff when it failed.
 pub(super) async fn refresh(
     inner: &Arc<Inner>,
     force: bool,
 ) -> Result<Arc<MarketplaceConfig>, InstallError> {
-    if force {
-        inner.cache.invalidate(&0).await;
-    }
-    let loader = {
-        let inner = Arc::clone(inner);
-        async move { load(&inner).await }
-    };
-    let result = inner.cache.try_get_with(0, loader).await;
+    let result = inner.loads.run(force, || inner.now(), load(inner)).await;
     let now = inner.now();
     match result {
         Ok(cfg) => {
