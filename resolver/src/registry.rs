@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Why a body is not a registry document.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -59,6 +59,51 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 /// Written by hand, not derived: a derived struct also accepts the sequence form
 /// (`["id", "repo"]`), so `[["a","o/a"]]` passed as a registry (found by
 /// `fuzz/fuzz_targets/registry.rs`). This one takes JSON objects only.
+/// A field the list does not use, skipped but read as a standard JSON parser reads it: numbers
+/// must fit an `f64`, as `serde_json::Value` requires (`IgnoredAny` skipped `1e30967440`, so a
+/// body that `Value` refuses passed; found by `fuzz/fuzz_targets/registry.rs`). Nothing is
+/// kept.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SkipVisitor;
+        impl<'de> Visitor<'de> for SkipVisitor {
+            type Value = Skipped;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Skipped, E> {
+                Ok(Skipped)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skipped, A::Error> {
+                while seq.next_element::<Skipped>()?.is_some() {}
+                Ok(Skipped)
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Skipped, M::Error> {
+                while map.next_entry::<Skipped, Skipped>()?.is_some() {}
+                Ok(Skipped)
+            }
+        }
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
 impl<'de: 'a, 'a, S: Shape> Deserialize<'de> for Entry<'a, S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct EntryVisitor<'a, S>(std::marker::PhantomData<(&'a (), S)>);
@@ -72,7 +117,7 @@ impl<'de: 'a, 'a, S: Shape> Deserialize<'de> for Entry<'a, S> {
                 let mut slots: [Option<Cow<'a, str>>; 2] = [None, None];
                 while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     let Some(i) = S::FIELDS.iter().position(|f| *f == key.as_ref()) else {
-                        map.next_value::<IgnoredAny>()?;
+                        map.next_value::<Skipped>()?;
                         continue;
                     };
                     if slots[i].is_some() {
@@ -197,5 +242,16 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    /// Found by the registry fuzz target: an unused field holding a number no `f64` holds.
+    #[test]
+    fn an_out_of_range_number_in_an_unused_field_is_refused() {
+        let body = br#"[{"id":"a","repo":"o/a","author":1e30967440}]"#;
+        assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
+        assert!(validate_registry(body).is_err());
+        // In range, nested, any type: still accepted.
+        let ok = br#"[{"id":"a","repo":"o/a","x":{"y":[1e300,-2,3.5,null,true,"s"]}}]"#;
+        assert_eq!(validate_registry(ok).unwrap(), 1);
     }
 }
