@@ -438,10 +438,11 @@ pub(crate) async fn rollback(
 }
 
 /// Counts an open SSE stream in `sourcegate_sse_streams_open` while alive.
-struct OpenStream;
+pub(crate) struct OpenStream;
 
 impl OpenStream {
-    fn new() -> OpenStream {
+    /// Counts one more open stream until dropped.
+    pub(crate) fn new() -> OpenStream {
         metrics::gauge!("sourcegate_sse_streams_open").increment(1.0);
         OpenStream
     }
@@ -465,6 +466,74 @@ struct SseStream {
     _open: OpenStream,
 }
 
+/// Where an SSE stream of `GET /v1/configs/{key}/events` starts (see [`open_stream`]).
+pub(crate) struct StreamStart {
+    /// Follows the key's snapshots; sees only the latest version.
+    pub(crate) rx: watch::Receiver<Option<Arc<Snapshot>>>,
+    /// The first frame to send: the current version, unless `Last-Event-ID` already has it.
+    pub(crate) pending: Option<Bytes>,
+    /// The newest version the client has (sent, or named by `Last-Event-ID`).
+    pub(crate) last: i64,
+}
+
+/// Authorizes an SSE request for `key` and reads its current version: from the snapshot when
+/// the caller's role reads it without restriction, else from the database as that role. Shared
+/// by [`events`] and the connection-level stream path ([`crate::stream_path`]).
+///
+/// # Errors
+/// 401 for a bad token, 404 for an unknown key, 503 when the database is unreachable.
+pub(crate) async fn open_stream(
+    state: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<StreamStart, AppError> {
+    let ctx = authenticate(state, headers).await?;
+    if key.contains('\0') {
+        return Err(AppError::NotFound("no such configuration".into()));
+    }
+    let store = state.hub.store().clone();
+    let (rx, current_version, current_frame) = if store.serves(ctx.role) {
+        let missing = || AppError::NotFound(format!("no configuration named {key}"));
+        // Checked first so that an unknown key creates no channel.
+        store.get(key).ok_or_else(missing)?;
+        let mut rx = store.watch(key);
+        // Read through the receiver: whatever is installed after this line is "changed".
+        let snap = rx.borrow_and_update().clone().ok_or_else(missing)?;
+        (rx, snap.version(), snap.sse.clone())
+    } else {
+        // Subscribe before reading, so a change committed in between is not missed.
+        let rx = store.watch(key);
+        let mut tx = db::begin_as(&state.pool, &ctx)
+            .await
+            .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
+        let current = db::fetch_config(&mut tx, key)
+            .await
+            .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
+            .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+        tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
+        let json = serde_json::to_vec(&current).unwrap_or_default();
+        (rx, current.version, sse_frame(current.version, &json))
+    };
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(i64::MIN);
+    Ok(if current_version > last_seen {
+        StreamStart {
+            rx,
+            pending: Some(current_frame),
+            last: current_version,
+        }
+    } else {
+        StreamStart {
+            rx,
+            pending: None,
+            last: last_seen,
+        }
+    })
+}
+
 /// `GET /v1/configs/{key}/events` (Server-Sent Events).
 #[utoipa::path(get, path = "/v1/configs/{key}/events", security((), ("bearer" = []), ("apikey" = [])),
     params(("key" = String, Path, description = "configuration key"),
@@ -482,43 +551,7 @@ pub(crate) async fn events(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let ctx = authenticate(&state, &headers).await?;
-    if key.contains('\0') {
-        return Err(AppError::NotFound("no such configuration".into()));
-    }
-    let store = state.hub.store().clone();
-    let (rx, current_version, current_frame) = if store.serves(ctx.role) {
-        let missing = || AppError::NotFound(format!("no configuration named {key}"));
-        // Checked first so that an unknown key creates no channel.
-        store.get(&key).ok_or_else(missing)?;
-        let mut rx = store.watch(&key);
-        // Read through the receiver: whatever is installed after this line is "changed".
-        let snap = rx.borrow_and_update().clone().ok_or_else(missing)?;
-        (rx, snap.version(), snap.sse.clone())
-    } else {
-        // Subscribe before reading, so a change committed in between is not missed.
-        let rx = store.watch(&key);
-        let mut tx = db::begin_as(&state.pool, &ctx)
-            .await
-            .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?;
-        let current = db::fetch_config(&mut tx, &key)
-            .await
-            .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
-            .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
-        tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
-        let json = serde_json::to_vec(&current).unwrap_or_default();
-        (rx, current.version, sse_frame(current.version, &json))
-    };
-    let last_seen = headers
-        .get("last-event-id")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .unwrap_or(i64::MIN);
-    let (pending, last) = if current_version > last_seen {
-        (Some(current_frame), current_version)
-    } else {
-        (None, last_seen)
-    };
+    let StreamStart { rx, pending, last } = open_stream(&state, &key, &headers).await?;
     let every = Duration::from_secs(state.settings.sse_heartbeat_secs.max(1));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

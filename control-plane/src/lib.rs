@@ -26,6 +26,9 @@
 //! - [`admin`]: the admin console at `/admin`, one table of embedded assets;
 //! - [`events`]: one `LISTEN` session keeping the snapshots current and fanning changes out;
 //! - [`snapshot`]: the in-memory, pre-serialised configs that reads and SSE are served from;
+//! - `snapshot_reads`: `GET /v1/configs/{key}` answered before the router;
+//! - `stream_path`: SSE streams served at the connection level, without hyper's buffers;
+//! - [`autopilot`]: the fleet autopilot's policy document and its pure rules;
 //! - [`observability`]: Prometheus metrics and the client address behind trusted proxies;
 //! - [`guard`]: the outbound guard (address classification; the guarded clients: no redirects,
 //!   no proxies) of every request made on an admin's or a document's behalf;
@@ -75,6 +78,7 @@ mod secrets;
 mod server;
 mod snapshot_reads;
 mod state;
+mod stream_path;
 
 pub(crate) use ratelimit::{Limiter, keyed_limiter};
 pub use router::router;

@@ -82,7 +82,7 @@ pub(crate) fn app(state: AppState) -> crate::snapshot_reads::SnapshotReads {
 /// The headers [`cors`] adds to a `GET` that carries no `Origin` (the only requests
 /// [`crate::snapshot_reads`] serves), computed by running the layer itself once over an empty
 /// answer, so the read path adds exactly what the router's CORS layer would.
-fn cors_headers() -> axum::http::HeaderMap {
+pub(crate) fn cors_headers() -> axum::http::HeaderMap {
     use futures_util::FutureExt as _;
     use tower::{Layer as _, ServiceExt as _};
     let stub = tower::service_fn(|_: axum::extract::Request| async {

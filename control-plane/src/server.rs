@@ -59,6 +59,8 @@ pub struct Server {
     shutdown_tx: Option<oneshot::Sender<()>>,
     /// Used to end SSE streams on shutdown.
     sse_stop: AppState,
+    /// The accept loop ([`crate::stream_path::Connections`]): aborted to stop accepting.
+    accept_task: JoinHandle<()>,
     serve: Option<JoinHandle<std::io::Result<()>>>,
     listener_task: JoinHandle<()>,
     /// Origin health watcher ([`fleet::run_health_watcher`]), when probes are on.
@@ -110,6 +112,7 @@ impl Server {
     /// Graceful shutdown: stop accepting, end SSE streams, drain requests (10 s at most), close
     /// the pool, stop the embedded cluster.
     pub async fn shutdown(mut self) {
+        self.accept_task.abort();
         self.sse_stop.close_streams();
         if let Some(tx) = self.shutdown_tx.take() {
             let _ = tx.send(());
@@ -139,6 +142,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.accept_task.abort();
         self.listener_task.abort();
         if let Some((_, h)) = &self.metrics {
             h.abort();
@@ -240,6 +244,7 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         .origin_probes
         .then(|| tokio::spawn(fleet::run_health_watcher(state.clone())));
     let sse_stop = state.clone();
+    let stream_state = state.clone();
     let app = router::app(state);
     let tcp = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -251,10 +256,20 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         context: "local address".into(),
         source,
     })?;
+    // SSE streams are served at the connection level; hyper gets every other connection.
+    let (connections, accept_task) =
+        crate::stream_path::Connections::start(tcp, stream_state, router::cors_headers()).map_err(
+            |source| StartError::Io {
+                context: "starting the accept loop".into(),
+                source,
+            },
+        )?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let serve = tokio::spawn(async move {
+        use axum::serve::ListenerExt as _;
         axum::serve(
-            tcp,
+            // `tap_io` only so that axum's `ConnectInfo<SocketAddr>` applies to this listener.
+            connections.tap_io(|_| {}),
             axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
                 SocketAddr,
             >(app),
@@ -272,6 +287,7 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         pool,
         shutdown_tx: Some(shutdown_tx),
         sse_stop,
+        accept_task,
         serve: Some(serve),
         listener_task,
         health_task,

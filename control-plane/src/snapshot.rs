@@ -47,6 +47,9 @@ pub struct Snapshot {
     pub gzip: Bytes,
     /// The SSE frame pushed to every stream: `id: <version>`, `event: config`, `data: <json>`.
     pub sse: Bytes,
+    /// `sse` as one HTTP/1.1 chunk (RFC 9112, section 7.1: size in hex, CRLF, data, CRLF): the
+    /// bytes [`crate::stream_path`] writes to every stream it serves, framed once per version.
+    pub sse_chunk: Bytes,
     /// The document (`config_value`) as PostgreSQL prints `jsonb`, byte for byte what
     /// `rpc/get_marketplace_config` answers from the database.
     pub value_text: Bytes,
@@ -63,6 +66,7 @@ impl Snapshot {
             .and_then(|()| gz.finish())
             .unwrap_or_default();
         let sse = sse_frame(view.version, &json);
+        let sse_chunk = http_chunk(&sse);
         let etag = HeaderValue::from_str(&format!("\"{}\"", view.version))
             .unwrap_or(HeaderValue::from_static("\"0\""));
         Snapshot {
@@ -71,6 +75,7 @@ impl Snapshot {
             json: Bytes::from(json),
             gzip: Bytes::from(gzip),
             sse,
+            sse_chunk,
             value_text: Bytes::from(value_text),
         }
     }
@@ -90,6 +95,16 @@ pub fn sse_frame(version: i64, json: &[u8]) -> Bytes {
     sse.extend_from_slice(json);
     sse.extend_from_slice(b"\n\n");
     Bytes::from(sse)
+}
+
+/// `data` framed as one chunk of HTTP/1.1's chunked transfer coding (RFC 9112, section 7.1).
+pub fn http_chunk(data: &[u8]) -> Bytes {
+    let size = format!("{:X}\r\n", data.len());
+    let mut out = Vec::with_capacity(size.len() + data.len() + 2);
+    out.extend_from_slice(size.as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    Bytes::from(out)
 }
 
 /// Which request roles read `app_config` without restriction (see the module docs).
