@@ -50,9 +50,12 @@ wait_http "$ref_url"
 edge_url=""
 if command -v unleash-edge >/dev/null; then
   edge_port=$(free_port)
-  echo '{"version":1,"features":[{"name":"marketplace","enabled":true,"strategies":[]}]}' >"$tmp/features.json"
-  taskset -c 0 unleash-edge offline --bootstrap-file "$tmp/features.json" --tokens '*:development.bench' \
-    --port "$edge_port" >"$tmp/edge.log" 2>&1 &
+  # One feature in the default project (a `*:development` token sees it): Edge answers about
+  # 300 bytes, near the control plane's 282.
+  echo '{"version":1,"features":[{"name":"marketplace_source","project":"default","type":"release","enabled":true,"stale":false,"impressionData":false,"strategies":[{"name":"default","parameters":{}}]}]}' >"$tmp/features.json"
+  # Edge 20's command line: listener options before the `offline` subcommand.
+  taskset -c 0 unleash-edge --port "$edge_port" --interface 127.0.0.1 offline \
+    --bootstrap-file "$tmp/features.json" --client-tokens '*:development.bench' >"$tmp/edge.log" 2>&1 &
   pids+=($!)
   edge_url="http://127.0.0.1:$edge_port/api/client/features"
   wait_edge() { for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "Authorization: *:development.bench" "$edge_url" 2>/dev/null && return 0; sleep 0.1; done; echo "Edge not up" >&2; return 1; }
