@@ -32,8 +32,8 @@ DECLARE
   max_secs float8;
   p text;
   ig jsonb;
-  k text;
-  e jsonb;
+  ikey text;
+  ientry jsonb;
   norm text;
   seen text[] := ARRAY[]::text[];
   n bigint;
@@ -137,43 +137,43 @@ BEGIN
     IF n > 64 THEN
       PERFORM app_private.raise_invalid('integrity', format('%s paths, more than 64', n));
     END IF;
-    FOR k, e IN SELECT j.key, j.value FROM jsonb_each(ig) AS j LOOP
-      IF octet_length(k) > 1024 THEN
+    FOR ikey, ientry IN SELECT j.key, j.value FROM jsonb_each(ig) AS j LOOP
+      IF octet_length(ikey) > 1024 THEN
         PERFORM app_private.raise_invalid('integrity', 'a path is longer than 1024 bytes');
       END IF;
-      IF k ~ '[\u0001-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]' THEN
+      IF ikey ~ '[\u0001-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]' THEN
         PERFORM app_private.raise_invalid('integrity', 'a path holds control or bidirectional formatting characters');
       END IF;
       -- One leading `/` is ignored, as the resolver joins paths to origin URLs.
-      norm := CASE WHEN left(k, 1) = '/' THEN substr(k, 2) ELSE k END;
+      norm := CASE WHEN left(ikey, 1) = '/' THEN substr(ikey, 2) ELSE ikey END;
       IF norm = '' THEN
         PERFORM app_private.raise_invalid('integrity', 'a path is empty');
       END IF;
       IF left(norm, 1) = '/' THEN
-        PERFORM app_private.raise_invalid('integrity', format('the path `%s` is a network-path reference, not a path', left(k, 64)));
+        PERFORM app_private.raise_invalid('integrity', format('the path `%s` is a network-path reference, not a path', left(ikey, 64)));
       END IF;
       IF norm = ANY (seen) THEN
         PERFORM app_private.raise_invalid('integrity', format('`%s` and `/%s` are the same path (one leading `/` is ignored)', left(norm, 64), left(norm, 64)));
       END IF;
       seen := seen || norm;
-      IF jsonb_typeof(e) <> 'object' THEN
-        PERFORM app_private.raise_invalid('integrity', format('the entry for `%s` must be an object {"sha256": "sha256-...", "size": bytes}', left(k, 64)));
+      IF jsonb_typeof(ientry) <> 'object' THEN
+        PERFORM app_private.raise_invalid('integrity', format('the entry for `%s` must be an object {"sha256": "sha256-...", "size": bytes}', left(ikey, 64)));
       END IF;
-      IF coalesce(jsonb_typeof(e -> 'sha256'), 'null') = 'null' THEN
+      IF coalesce(jsonb_typeof(ientry -> 'sha256'), 'null') = 'null' THEN
         PERFORM app_private.raise_invalid('integrity.sha256', 'every integrity entry needs the body''s digest, `sha256-` and its base64');
       END IF;
-      IF jsonb_typeof(e -> 'sha256') <> 'string' THEN
+      IF jsonb_typeof(ientry -> 'sha256') <> 'string' THEN
         PERFORM app_private.raise_invalid('integrity.sha256', 'must be a string');
       END IF;
       -- W3C Subresource Integrity's form: the padded, canonical standard base64 of 32 bytes.
-      IF (e ->> 'sha256') !~ '^sha256-[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' THEN
+      IF (ientry ->> 'sha256') !~ '^sha256-[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$' THEN
         PERFORM app_private.raise_invalid('integrity.sha256', format(
-          'the entry for `%s` must be `sha256-` followed by the padded standard base64 of a 32-byte digest (W3C Subresource Integrity)', left(k, 64)));
+          'the entry for `%s` must be `sha256-` followed by the padded standard base64 of a 32-byte digest (W3C Subresource Integrity)', left(ikey, 64)));
       END IF;
-      IF coalesce(jsonb_typeof(e -> 'size'), 'null') = 'null' THEN
+      IF coalesce(jsonb_typeof(ientry -> 'size'), 'null') = 'null' THEN
         PERFORM app_private.raise_invalid('integrity.size', 'every integrity entry needs the body''s length in bytes');
       END IF;
-      PERFORM app_private.check_integer('integrity.size', e -> 'size', 0, 33554432);
+      PERFORM app_private.check_integer('integrity.size', ientry -> 'size', 0, 33554432);
     END LOOP;
   END IF;
 END
