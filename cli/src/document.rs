@@ -135,6 +135,34 @@ pub fn summary(value: &Value) -> String {
     }
 }
 
+/// The document's `integrity` entries on one line: `none`, or `path (N bytes, sha256-…)` per
+/// path (normalised, sorted), `; `-separated; the raw JSON of `integrity` when the document
+/// does not validate.
+///
+/// # Examples
+/// ```
+/// use sourcegate_cli::document::integrity_summary;
+/// let doc = serde_json::json!({"type": "git", "gitUrl": "https://g.example/", "integrity": {
+///     "/a.json": {"sha256": "sha256-T1PNoYwrqgwDVLtfmj7L5e0Sq02OEbqHPC8RFhICuUU=", "size": 2}}});
+/// assert_eq!(integrity_summary(&doc), "a.json (2 bytes, sha256-T1PNoYwrqgwDVLtfmj7L5e0Sq02OEbqHPC8RFhICuUU=)");
+/// assert_eq!(integrity_summary(&serde_json::json!({"type": "git"})), "none");
+/// ```
+pub fn integrity_summary(value: &Value) -> String {
+    let Some(raw) = value.get("integrity").filter(|v| !v.is_null()) else {
+        return "none".into();
+    };
+    match MarketplaceConfig::from_value(value) {
+        Ok(c) if c.integrity.is_empty() => "none".into(),
+        Ok(c) => c
+            .integrity
+            .iter()
+            .map(|(p, e)| format!("{p} ({} bytes, {})", e.size, e.sri()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(_) => raw.to_string(),
+    }
+}
+
 /// The CDN base URL of a document (`cdnUrl`, else `cloudflareUrl`).
 pub fn cdn_url(value: &Value) -> Option<&str> {
     value

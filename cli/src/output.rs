@@ -108,6 +108,7 @@ pub fn config_block(view: &ConfigView) -> String {
         ("CDN origin", opt(document::cdn_url(v))),
         ("Health checks", flag("healthCheckEnabled").to_owned()),
         ("Fallback on error", flag("fallbackOnError").to_owned()),
+        ("Integrity", document::integrity_summary(v)),
         ("Updated", when(&view.updated_at)),
         ("Updated by", view_actor(view)),
     ])

@@ -454,3 +454,80 @@ async fn extreme_numbers_read_back_as_written() {
     assert_eq!(got["value"]["min"].as_f64(), Some(f64::MIN_POSITIVE));
     assert_eq!(got["value"]["neg"].as_f64(), Some(-2.9265146978260975e208));
 }
+
+/// The document's `integrity` object (issue 12) is stored and served as written: a PUT with it
+/// round-trips through GET, a later mode change through the API keeps it, and an invalid entry
+/// is refused naming its field, by the API and by the SQL alone (PostgREST).
+#[tokio::test]
+async fn integrity_round_trips_through_put_and_get() {
+    let ctx = start().await;
+    let admin = admin_token(Uuid::new_v4());
+    let entry = sourcegate::config::IntegrityEntry::of(sourcegate_testkit::REGISTRY);
+    let integrity = json!({
+        "community-plugins.json": {"sha256": entry.sri(), "size": entry.size},
+        "community-css-themes.json": {"sha256": "sha256-T1PNoYwrqgwDVLtfmj7L5e0Sq02OEbqHPC8RFhICuUU=", "size": 2},
+    });
+    let mut doc = cdn_doc();
+    doc["integrity"] = integrity.clone();
+    let r = ctx
+        .put(
+            Some(&admin),
+            json!({"value": doc, "reason": "publish the registry's digest"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let put: Value = r.json().await.unwrap();
+    assert_eq!(put["value"]["integrity"], integrity);
+    let got = ctx.get_config().await;
+    assert_eq!(got["version"], 2);
+    assert_eq!(got["value"]["integrity"], integrity);
+    // What an app reads is what the resolver enforces.
+    let parsed = sourcegate::config::MarketplaceConfig::from_value(&got["value"]).unwrap();
+    assert_eq!(parsed.integrity.get("community-plugins.json"), Some(&entry));
+    assert_eq!(parsed.integrity.len(), 2);
+    // A change of mode keeps it (the console and the CLI send the whole document).
+    let mut next = got["value"].clone();
+    next["type"] = json!("git");
+    next["gitUrl"] = json!("https://raw.githubusercontent.com/o/r/HEAD/");
+    let r = ctx
+        .put(Some(&admin), json!({"value": next, "expectedVersion": 2}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(ctx.get_config().await["value"]["integrity"], integrity);
+    // Refused, naming the field, before anything is stored.
+    for (bad, field) in [
+        (json!({"a.json": {"sha256": entry.sri()}}), "integrity.size"),
+        (
+            json!({"a.json": {"sha256": "sha256-abc", "size": 1}}),
+            "integrity.sha256",
+        ),
+        (
+            json!({"//evil/a.json": {"sha256": entry.sri(), "size": 1}}),
+            "integrity",
+        ),
+    ] {
+        let mut d = cdn_doc();
+        d["integrity"] = bad.clone();
+        let r = ctx.put(Some(&admin), json!({"value": d})).await;
+        assert_eq!(r.status(), 422, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(
+            (e["code"].as_str(), e["field"].as_str()),
+            (Some("invalid_config"), Some(field))
+        );
+        let r = ctx
+            .rest_rpc(
+                "update_app_config",
+                Some(&admin),
+                json!({"p_key": "marketplace_source", "p_value": d}),
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{bad}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["details"],
+            format!("field={field}")
+        );
+    }
+    assert_eq!(ctx.get_config().await["version"], 3);
+    ctx.server.shutdown().await;
+}

@@ -7,6 +7,9 @@
 //! documents and, when they refuse, name the same field (SQL: PT422 with `COLUMN` = field).
 //!
 //! The SQL receives what the control plane sends it: `serde_json`'s serialization of the value.
+//!
+//! `integrity` entries are generated too: valid ones (random digests, sizes up to the 32 MiB
+//! limit) and near-misses with one part wrong (path, `sha256` form, `size`, entry count).
 
 mod common;
 
@@ -15,7 +18,9 @@ use std::cell::RefCell;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
-use sourcegate::config::{WriteRules, document_text_len, limits, validate_for_write};
+use sourcegate::config::{
+    IntegrityEntry, WriteRules, document_text_len, limits, validate_for_write,
+};
 use sourcegate_control_plane::embedded::testing;
 use sqlx::Connection;
 
@@ -206,6 +211,132 @@ fn health_check() -> impl Strategy<Value = Value> {
         })
 }
 
+/// Paths both validators accept as `integrity` keys.
+const GOOD_INTEGRITY_PATHS: &[&str] = &[
+    "community-plugins.json",
+    "/community-plugins.json",
+    "community-css-themes.json",
+    "a/b/c.json",
+    "x?y=1#z",
+    "é.json",
+    "😀",
+    " ",
+    "a",
+];
+
+/// Keys refused for one reason (empty, `//`, control or bidi characters), or accepted only
+/// alone (`/a` next to `a`).
+const BAD_INTEGRITY_PATHS: &[&str] = &[
+    "",
+    "/",
+    "//",
+    "//evil/x",
+    "///a",
+    "a\u{7}",
+    "\u{1}",
+    "a\u{85}",
+    "a\u{202e}b",
+    "a\u{2066}",
+    "/a",
+];
+
+fn integrity_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(GOOD_INTEGRITY_PATHS).prop_map(str::to_owned),
+        2 => prop::sample::select(BAD_INTEGRITY_PATHS).prop_map(str::to_owned),
+        2 => "/?[a-z./]{0,6}",
+        // At and around the 1024-byte limit, with and without a leading `/`.
+        1 => (1022usize..=1026, any::<bool>(), prop::sample::select(vec!["x", "é"]))
+            .prop_map(|(n, slash, unit)| {
+                let mut p = if slash { "/".to_owned() } else { String::new() };
+                while p.len() + unit.len() <= n {
+                    p.push_str(unit);
+                }
+                p
+            }),
+    ]
+}
+
+/// A valid `sha256` value: the SRI form of a random digest.
+fn good_sri() -> impl Strategy<Value = String> {
+    prop::array::uniform32(any::<u8>()).prop_map(|d| IntegrityEntry { sha256: d, size: 0 }.sri())
+}
+
+/// `sha256` values refused for one reason, and a last character that is canonical or not.
+fn sri_value() -> impl Strategy<Value = Value> {
+    const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    prop_oneof![
+        3 => good_sri().prop_map(Value::from),
+        3 => (good_sri(), 0usize..64).prop_map(|(s, i)| {
+            // The last digit before `=`: canonical only when its two low bits are zero.
+            json!(format!("{}{}=", &s[..s.len() - 2], &B64[i..=i]))
+        }),
+        4 => good_sri().prop_flat_map(|s| {
+            prop::sample::select(vec![
+                json!(s.trim_end_matches('=')),
+                json!(format!("{s}=")),
+                json!(s.replace('+', "-").replace('/', "_")),
+                json!(s.to_uppercase()),
+                json!(s.replacen("sha256-", "sha384-", 1)),
+                json!(s.replacen("sha256-", "", 1)),
+                json!(s.replacen("sha256-", "sha256-A", 1)),
+                json!(s[..s.len() - 4].to_owned() + "===="),
+                json!(format!(" {s}")),
+                json!(format!("{s}\n")),
+                json!(format!("{s} sha256-x")),
+                json!(1),
+                json!(null),
+                json!([]),
+                json!(true),
+            ])
+        }),
+    ]
+}
+
+/// `size` values at and around the limits, and of the wrong JSON type.
+fn size_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => (0u64..=limits::MAX_INTEGRITY_SIZE).prop_map(Value::from),
+        2 => prop::sample::select(vec![
+            json!(0),
+            json!(1),
+            json!(2_001_888),
+            json!(33_554_431),
+            json!(33_554_432),
+            json!(33_554_433),
+            json!(-1),
+            json!(1.0),
+            json!(1000.0),
+            json!(0.5),
+            json!(1e16),
+            json!(9_007_199_254_740_993_u64),
+            json!("1"),
+            json!(null),
+            json!(true),
+            json!({}),
+        ]),
+    ]
+}
+
+/// One `integrity` entry: valid, or one part wrong (or missing).
+fn integrity_entry() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (good_sri(), 0u64..=limits::MAX_INTEGRITY_SIZE)
+            .prop_map(|(h, n)| json!({"sha256": h, "size": n})),
+        5 => (sri_value(), 0u64..3_000_000).prop_map(|(h, n)| json!({"sha256": h, "size": n})),
+        5 => (good_sri(), size_value()).prop_map(|(h, n)| json!({"sha256": h, "size": n})),
+        2 => good_sri().prop_map(|h| json!({"sha256": h})),
+        1 => size_value().prop_map(|n| json!({"size": n})),
+        1 => (good_sri(), 0u64..10).prop_map(|(h, n)| json!({"sha256": h, "size": n, "note": "x"})),
+        1 => prop::sample::select(vec![json!(null), json!("sha256-x"), json!([]), json!(1)]),
+    ]
+}
+
+fn integrity_map() -> impl Strategy<Value = Value> {
+    prop::collection::vec((integrity_path(), integrity_entry()), 0..4)
+        .prop_map(|v| Value::Object(v.into_iter().collect()))
+}
+
 /// A document that both validators should accept (when its hosts are public).
 fn valid_doc() -> impl Strategy<Value = Value> {
     (
@@ -218,8 +349,19 @@ fn valid_doc() -> impl Strategy<Value = Value> {
         prop::option::of((1u32..10, 0.0f64..60.0, 60.0f64..600.0)),
         prop::option::of(0u64..1_000_000),
         any::<bool>(),
+        prop::option::weighted(
+            0.3,
+            prop::collection::vec(
+                (
+                    prop::sample::select(GOOD_INTEGRITY_PATHS),
+                    good_sri(),
+                    0u64..=limits::MAX_INTEGRITY_SIZE,
+                ),
+                1..4,
+            ),
+        ),
     )
-        .prop_map(|(ty, git, cdn, cloudflare, pct, hc, od, version, flags)| {
+        .prop_map(|(ty, git, cdn, cloudflare, pct, hc, od, version, flags, integrity)| {
             let mut d = json!({"type": ty, "gitUrl": git});
             d[if cloudflare { "cloudflareUrl" } else { "cdnUrl" }] = json!(cdn);
             if ty == "canary" {
@@ -240,6 +382,14 @@ fn valid_doc() -> impl Strategy<Value = Value> {
             }
             d["healthCheckEnabled"] = json!(flags);
             d["fallbackOnError"] = json!(!flags);
+            if let Some(entries) = integrity {
+                d["integrity"] = Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(p, h, n)| (p.to_owned(), json!({"sha256": h, "size": n})))
+                        .collect(),
+                );
+            }
             d
         })
 }
@@ -265,6 +415,7 @@ const PATHS: &[&[&str]] = &[
     &["healthCheckEnabled"],
     &["fallbackOnError"],
     &["version"],
+    &["integrity"],
 ];
 
 /// Values at and around the limits of the field at `path` (one step inside and outside each bound).
@@ -330,6 +481,10 @@ enum Mutation {
     /// Pad the document to `MAX_DOCUMENT_BYTES + delta` (text form) with `unit` repeated.
     Pad(i64, &'static str),
     NotAnObject(Value),
+    /// `integrity` = this object (generated entries, valid or one part wrong).
+    Integrity(Value),
+    /// `integrity` with this many valid entries (the 64-entry limit).
+    ManyIntegrity(usize),
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -350,6 +505,9 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             .prop_map(|(d, u)| Mutation::Pad(d, u)),
         1 => prop::sample::select(vec![json!([]), json!("doc"), json!(1), json!(null)])
             .prop_map(Mutation::NotAnObject),
+        6 => integrity_map().prop_map(Mutation::Integrity),
+        1 => (limits::MAX_INTEGRITY_ENTRIES - 2..=limits::MAX_INTEGRITY_ENTRIES + 2)
+            .prop_map(Mutation::ManyIntegrity),
     ]
 }
 
@@ -402,6 +560,24 @@ fn apply(mut doc: Value, m: &Mutation) -> Value {
             doc
         }
         Mutation::NotAnObject(v) => v.clone(),
+        Mutation::Integrity(v) => {
+            doc["integrity"] = v.clone();
+            doc
+        }
+        Mutation::ManyIntegrity(n) => {
+            let e = IntegrityEntry::of(b"[]");
+            doc["integrity"] = Value::Object(
+                (0..*n)
+                    .map(|i| {
+                        (
+                            format!("p{i}.json"),
+                            json!({"sha256": e.sri(), "size": e.size}),
+                        )
+                    })
+                    .collect(),
+            );
+            doc
+        }
     }
 }
 
@@ -452,6 +628,9 @@ fn rust_and_sql_validators_agree() {
     });
     let conns = RefCell::new((strict, lax));
     let counts = RefCell::new([0usize; 3]); // accepted, refused, private-only
+    // Refusals by field (private origins allowed), and documents accepted with `integrity`.
+    let fields = RefCell::new(std::collections::BTreeMap::<String, usize>::new());
+    let accepted_with_integrity = RefCell::new(0usize);
     let mut runner = TestRunner::new(Config {
         cases: CASES,
         failure_persistence: None,
@@ -485,6 +664,19 @@ fn rust_and_sql_validators_agree() {
                     doc.to_string().chars().take(600).collect::<String>()
                 );
                 verdicts.push(rust.is_ok());
+                if allow {
+                    match &rust {
+                        Err(f) => *fields.borrow_mut().entry(f.clone()).or_default() += 1,
+                        Ok(())
+                            if doc
+                                .get("integrity")
+                                .is_some_and(|i| i.as_object().is_some_and(|o| !o.is_empty())) =>
+                        {
+                            *accepted_with_integrity.borrow_mut() += 1;
+                        }
+                        Ok(()) => {}
+                    }
+                }
             }
             let mut c = counts.borrow_mut();
             match (verdicts[0], verdicts[1]) {
@@ -505,6 +697,16 @@ fn rust_and_sql_validators_agree() {
     );
     // The generator must exercise all three outcomes, or the agreement proves little.
     assert!(c[0] > 100 && c[1] > 100 && c[2] > 50, "{c:?}");
+    let fields = fields.borrow();
+    let accepted_with_integrity = *accepted_with_integrity.borrow();
+    eprintln!(
+        "validator_diff: refusals by field (private origins allowed): {fields:?}; {accepted_with_integrity} accepted with integrity entries"
+    );
+    // … and the integrity rules: accepted entries and refusals naming each of its fields.
+    assert!(accepted_with_integrity > 50, "{accepted_with_integrity}");
+    for f in ["integrity", "integrity.sha256", "integrity.size"] {
+        assert!(fields.get(f).copied().unwrap_or(0) >= 10, "{f}: {fields:?}");
+    }
 }
 
 /// The size limit is measured on the text PostgreSQL stores: the Rust count equals

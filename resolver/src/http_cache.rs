@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -149,6 +149,8 @@ pub(crate) struct Entry {
     headers: HeaderMap,
     response_time: SystemTime,
     pub(crate) body: Bytes,
+    /// SHA-256 of `body`, computed once when an `integrity` entry first asks for it.
+    digest: OnceLock<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -207,7 +209,22 @@ impl Entry {
             headers,
             response_time,
             body,
+            digest: OnceLock::new(),
         })
+    }
+
+    /// SHA-256 of the body, hashed at most once per entry (a fresh hit under an `integrity`
+    /// entry costs a compare, not a hash of the body).
+    pub(crate) fn sha256(&self) -> [u8; 32] {
+        *self
+            .digest
+            .get_or_init(|| crate::config::integrity_sha256(&self.body))
+    }
+
+    /// Records the body's SHA-256 when the fetch has already computed it.
+    pub(crate) fn with_sha256(self, digest: [u8; 32]) -> Entry {
+        let _ = self.digest.set(digest);
+        self
     }
 
     /// What to do with this entry for a request of `url` at `now`.
@@ -248,6 +265,7 @@ impl Entry {
                 headers: parts.headers,
                 response_time: now,
                 body: self.body.clone(),
+                digest: self.digest.clone(),
             }),
             AfterResponse::Modified(..) => None,
         }

@@ -33,6 +33,7 @@ struct CacheCounters {
     network_body_bytes: AtomicU64,
     body_cache_corrupt: AtomicU64,
     content_check_failures: AtomicU64,
+    integrity_failures: AtomicU64,
 }
 
 /// Latency histograms: since start, and since the last telemetry report (reset by
@@ -144,6 +145,14 @@ impl Stats {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A body did not match the document's `integrity` entry for its path (a 2xx body, or a
+    /// kept body dropped when the entry changed).
+    pub(crate) fn integrity_failed(&self) {
+        self.cache
+            .integrity_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// `kind` answered with a rate limit.
     pub(crate) fn rate_limited(&self, kind: OriginKind) {
         self.origins[kind.index()]
@@ -191,6 +200,7 @@ impl Stats {
             network_body_bytes: self.cache.network_body_bytes.load(Ordering::Relaxed),
             body_cache_corrupt: self.cache.body_cache_corrupt.load(Ordering::Relaxed),
             content_check_failures: self.cache.content_check_failures.load(Ordering::Relaxed),
+            integrity_failures: self.cache.integrity_failures.load(Ordering::Relaxed),
             git,
             cdn,
         }
@@ -274,6 +284,11 @@ pub struct StatsSnapshot {
     pub body_cache_corrupt: u64,
     /// 2xx bodies refused by the content check, the size cap or the read-idle timeout.
     pub content_check_failures: u64,
+    /// Bodies whose size or SHA-256 differed from the document's `integrity` entry for their
+    /// path: 2xx bodies refused (the attempt failed over, the body was not kept) plus kept
+    /// bodies dropped unserved because the current document's entry no longer matches them.
+    /// Not counted in `contentCheckFailures`.
+    pub integrity_failures: u64,
     /// Per-origin counters for Git.
     pub git: OriginCounts,
     /// Per-origin counters for the CDN.

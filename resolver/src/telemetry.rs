@@ -202,6 +202,7 @@ mod tests {
             network_body_bytes: 0,
             body_cache_corrupt: 0,
             content_check_failures: 0,
+            integrity_failures: 0,
             git: OriginCounts {
                 requests: git,
                 failures: git / 2,

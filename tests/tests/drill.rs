@@ -108,9 +108,14 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
         json["registry"]["sha256"],
         "4a43d57482e664228edf49e282e4d7fc12c0ec0184feb4fff8616447d949e9c5"
     );
-    // Seed version 1, then five admin changes (git, canary 10, canary 50, cdn, rollback).
+    // Seed version 1, then six admin changes (git, canary 10, canary 50, cdn, rollback, and
+    // the new snapshot's `integrity` published with it in `registry-update`).
     assert_eq!(
         json["history_versions"],
-        serde_json::json!([1, 2, 3, 4, 5, 6])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7])
     );
+    // The fleet followed that flip, and served the new snapshot under its integrity entry
+    // with zero errors.
+    assert!(update["propagation_ms"].is_number(), "{update}");
+    assert_eq!(update["errors"], 0, "{update}");
 }

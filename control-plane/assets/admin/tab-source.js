@@ -63,6 +63,13 @@ export function renderSource() {
   $('#cur-version').textContent = String(cfg.version);
   $('#cur-updated').textContent = `${fmtTime(cfg.updatedAt)}${cfg.updatedBy ? ` by ${cfg.updatedBy}` : ''}`;
   $('#cur-doc').textContent = JSON.stringify(v, null, 2);
+  // `integrity` (path → {sha256, size}): carried unchanged by every change made here; shown
+  // with sizes, the digests in the tooltip and in the document below.
+  const ig = v.integrity && typeof v.integrity === 'object' ? Object.entries(v.integrity) : [];
+  $('#cur-integrity').textContent = ig.length
+    ? ig.map(([p, e]) => `${p} (${fmtBytes(e && e.size)})`).join(', ')
+    : 'none';
+  $('#cur-integrity').title = ig.map(([p, e]) => `${p}: ${e && e.sha256}`).join('\n');
   const key = modeKey(v);
   for (const b of $$('.mode')) b.setAttribute('aria-pressed', String(b.dataset.mode === key));
   const canary = $('#canary');

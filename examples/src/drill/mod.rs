@@ -23,7 +23,7 @@
 //! | `cdn-down` | the CDN answers 503 | normal | fail over to Git, zero errors |
 //! | `rollback-git` | CDN back; admin rolls back to the `git` version | normal | all on Git |
 //! | `steady` | origins send `max-age` (scaled: 2 s); the installs of `rollback-git` re-fetch the unchanged registry, `steady_polls` times each | normal | ≥ 90 % of fetches 304 or fresh; Git bytes per fetch ≥ 10× below the first phase's |
-//! | `registry-update` | both origins publish a new snapshot | normal, at least `max-age` + 2 s | every fetch started more than `max-age` after the publication serves the new snapshot |
+//! | `registry-update` | both origins publish a new snapshot; the admin then sets the Git document with the snapshot's `integrity` entry (SHA-256, size in bytes) | normal, at least `max-age` + 2 s | zero errors; every fetch started more than `max-age` after the publication serves the new snapshot (installs that follow the flip drop a kept old body at once: it no longer matches the entry) |
 //!
 //! Until `steady`, the origins send `Cache-Control: no-cache`: every fetch reaches its origin
 //! (a conditional request, 304 when the install already holds the body), so those phases
@@ -59,7 +59,9 @@ use serde::Serialize;
 use sourcegate::content::ContentCheck;
 use sourcegate::{OriginKind, Reason};
 use sourcegate_control_plane::auth::{Claims, Role, mint_token};
-use sourcegate_testkit::{OriginOptions, OriginStyle, REGISTRY, REGISTRY_OLDER, TestOrigin};
+use sourcegate_testkit::{
+    OriginOptions, OriginStyle, REGISTRY, REGISTRY_OLDER, REGISTRY_PATH, TestOrigin,
+};
 
 use admin::Admin;
 use phases::{Action, Installs, check_phase};
@@ -285,7 +287,7 @@ fn entries(check: &ContentCheck, body: &[u8]) -> Result<usize, String> {
         }
         other => {
             other
-                .check(sourcegate_testkit::REGISTRY_PATH, body)
+                .check(REGISTRY_PATH, body)
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::from_slice::<serde_json::Value>(body)
                 .ok()
@@ -453,6 +455,16 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                     git.set_body(update.clone());
                     cdn.set_body(update.clone());
                     published = Some(Instant::now());
+                }
+                Action::SetWithUpdateIntegrity(doc, reason) => {
+                    let mut doc = doc.clone();
+                    let e = sourcegate::config::IntegrityEntry::of(&update);
+                    doc["integrity"] = serde_json::json!({
+                        REGISTRY_PATH: {"sha256": e.sri(), "size": e.size}
+                    });
+                    let t0 = Instant::now();
+                    let v = admin.set(doc, reason).await?;
+                    flip = Some((v, t0));
                 }
             }
         }

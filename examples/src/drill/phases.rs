@@ -29,6 +29,9 @@ pub(super) enum Action {
     CacheControl(String),
     /// Both origins publish the update snapshot.
     Publish,
+    /// The admin sets this document with the update snapshot's `integrity` entry (its
+    /// SHA-256 and size at the registry path), as an admin publishing a new registry would.
+    SetWithUpdateIntegrity(Value, &'static str),
 }
 
 /// Which installs a phase's load goes through.
@@ -157,7 +160,15 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
         PhaseSpec {
             name: "registry-update",
             mode: "git",
-            actions: vec![Action::Publish],
+            // The bodies first, then the document naming them: installs never refuse a body
+            // the origins do not serve yet.
+            actions: vec![
+                Action::Publish,
+                Action::SetWithUpdateIntegrity(
+                    both(json!({"type": "git"})),
+                    "drill: publish the new registry snapshot's integrity",
+                ),
+            ],
             rps: opts.normal_rps,
             canary_percent: None,
             #[allow(clippy::cast_precision_loss)]

@@ -22,3 +22,10 @@ pub const MAX_TIMEOUT_MS: u64 = 600_000;
 pub const MAX_EJECTION_SECS: f64 = 86_400.0;
 /// Largest `version` a document may carry: 2⁵³ − 1, exact in every JSON reader.
 pub const MAX_VERSION: u64 = (1 << 53) - 1;
+/// Most paths an `integrity` object may hold.
+pub const MAX_INTEGRITY_ENTRIES: usize = 64;
+/// Longest path of an `integrity` object, bytes.
+pub const MAX_INTEGRITY_PATH_BYTES: usize = 1024;
+/// Largest `integrity.size`, bytes: 32 MiB, the default body size cap of
+/// [`crate::ResolverBuilder::max_body_bytes`] (a larger body is refused before it is checked).
+pub const MAX_INTEGRITY_SIZE: u64 = 32 << 20;

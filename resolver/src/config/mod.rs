@@ -22,6 +22,7 @@
 //! | `healthCheck` | `{intervalSecs, timeoutMs, healthyThreshold, unhealthyThreshold, path}` | `60`, `5000`, `1`, `3`, `""` |
 //! | `outlierDetection` | `{consecutiveFailures, baseEjectionSecs, maxEjectionSecs}` | `5`, `30`, `300` (Envoy's defaults) |
 //! | `version` | monotonically increasing document version | `0` |
+//! | `integrity` | per registry path, `{"sha256": "sha256-<base64>", "size": bytes}` a served body must match ([`Integrity`]) | none |
 //!
 //! Unknown fields are ignored, so an old app accepts a newer document; `null` counts as absent.
 //! Validation is strict about what the router needs: every error names the field
@@ -46,6 +47,9 @@
 //!   being 5000 ms); thresholds and `outlierDetection.consecutiveFailures` integers ≥ 1;
 //!   `healthCheck.path` relative, at most 1024 bytes, no control or bidi characters;
 //!   `version` an integer 0–2⁵³−1; integers are JSON numbers written without fraction or exponent.
+//! - `integrity`: at most 64 paths, each at most 1024 bytes with no control or bidi characters,
+//!   `sha256` the W3C Subresource Integrity form of a SHA-256 (`sha256-` + 44 base64
+//!   characters), `size` an integer 0–32 MiB in bytes; both required (see [`Integrity`]).
 //! - Write-time only ([`validate_for_write`], the SQL unless the GUC
 //!   `sourcegate.allow_private_origins` is `on`): no literal private, loopback, link-local or
 //!   otherwise non-public IP host, and no `localhost`/`*.localhost`. Readers accept them, so
@@ -61,6 +65,8 @@
 //! - `validate.rs`: parsing and validation, in the SQL's check order;
 //! - `write.rs`: write-time rules ([`WriteRules`], [`validate_for_write`], [`validate_reason`])
 //!   and the document size measure ([`document_text_len`]);
+//! - `integrity.rs`: the `integrity` object ([`Integrity`], [`IntegrityEntry`]), parsed and
+//!   checked in the SQL's order;
 //! - `limits.rs`: the figures ([`limits`]).
 
 use std::time::Duration;
@@ -68,9 +74,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+mod integrity;
 mod validate;
 mod write;
 
+pub(crate) use integrity::sha256 as integrity_sha256;
+pub use integrity::{Integrity, IntegrityEntry, IntegrityError};
 pub use write::{WriteRules, document_text_len, validate_for_write, validate_reason};
 
 use validate::validate;
@@ -244,6 +253,8 @@ pub struct MarketplaceConfig {
     pub outlier_detection: OutlierSettings,
     /// Document version; a document older than the one in use is refused.
     pub version: u64,
+    /// Per-path digest and size a served body must match (`integrity`; empty: no check).
+    pub integrity: Integrity,
 }
 
 /// Why a document was refused. Every variant names the offending field.
@@ -301,7 +312,8 @@ impl MarketplaceConfig {
     /// # Errors
     /// [`ConfigError::Json`] for malformed JSON; [`ConfigError::Missing`] when `type` is absent,
     /// a mode lacks the URL it needs (`gitUrl` for `git`, `hybrid`, `canary`; `cdnUrl` for
-    /// `cdn`, `hybrid`, `canary`) or `canary` lacks `canaryPercent`; [`ConfigError::Invalid`] for
+    /// `cdn`, `hybrid`, `canary`), `canary` lacks `canaryPercent` or an `integrity` entry lacks
+    /// `sha256` or `size` (fields `integrity.sha256`, `integrity.size`); [`ConfigError::Invalid`] for
     /// a field of the wrong JSON type, an unknown mode, a URL or figure outside the
     /// [module's limits](self#limits-the-same-in-sql) (the write-time private-host rule excepted).
     ///
@@ -341,6 +353,7 @@ impl MarketplaceConfig {
             health_check: HealthCheckSettings::default(),
             outlier_detection: OutlierSettings::default(),
             version: 0,
+            integrity: Integrity::default(),
         }
     }
 
@@ -397,6 +410,9 @@ impl MarketplaceConfig {
             }),
         );
         doc.insert("version".into(), self.version.into());
+        if !self.integrity.is_empty() {
+            doc.insert("integrity".into(), self.integrity.to_value());
+        }
         serde_json::Value::Object(doc)
     }
 }

@@ -105,11 +105,28 @@ fn fractional_percent_is_basis_points() {
 fn document_round_trips() {
     let c = MarketplaceConfig::from_json_slice(
         br#"{"type":"canary","canaryPercent":10,"gitUrl":"https://g/x","cdnUrl":"https://c","version":3,
-             "healthCheck":{"intervalSecs":5,"timeoutMs":250,"healthyThreshold":2,"unhealthyThreshold":4,"path":"ping"}}"#,
+             "healthCheck":{"intervalSecs":5,"timeoutMs":250,"healthyThreshold":2,"unhealthyThreshold":4,"path":"ping"},
+             "integrity":{"/community-plugins.json":{"sha256":"sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=","size":0},
+                          "a/t.json":{"sha256":"sha256-T1PNoYwrqgwDVLtfmj7L5e0Sq02OEbqHPC8RFhICuUU=","size":2,"note":"ignored"}}}"#,
     )
     .unwrap();
+    assert_eq!(c.integrity.len(), 2);
     let again = MarketplaceConfig::from_value(&c.to_document()).unwrap();
     assert_eq!(c, again);
+    assert_eq!(
+        c.to_document()["integrity"]["community-plugins.json"],
+        serde_json::json!({"sha256": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "size": 0}),
+        "paths normalised, entries in their one form"
+    );
+    // Without `integrity`, none in the document.
+    let plain =
+        MarketplaceConfig::from_json_slice(br#"{"type":"git","gitUrl":"https://g/"}"#).unwrap();
+    assert!(plain.integrity.is_empty());
+    assert!(plain.to_document().get("integrity").is_none());
+    assert_eq!(
+        MarketplaceConfig::from_value(&plain.to_document()).unwrap(),
+        plain
+    );
     // One serialisation: serde's is the document, durations in the document's units.
     let via_serde = serde_json::to_value(&c).unwrap();
     assert_eq!(via_serde, c.to_document());
@@ -333,4 +350,132 @@ fn the_sequence_form_of_a_document_is_refused() {
         Some("value")
     );
     assert!(MarketplaceConfig::from_json_slice(b"[]").is_err());
+}
+
+#[test]
+fn integrity_entries_and_their_limits() {
+    use crate::config::IntegrityEntry;
+    let empty = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    let ig = |i: serde_json::Value| {
+        field_of(serde_json::json!({"type":"git","gitUrl":"https://g/","integrity":i}))
+    };
+    let ok = serde_json::json!({"sha256": empty, "size": 0});
+    assert_eq!(ig(serde_json::json!({"a.json": ok})), None);
+    assert_eq!(ig(serde_json::json!(null)), None, "null is no integrity");
+    assert_eq!(ig(serde_json::json!({})), None);
+    for (i, field) in [
+        (serde_json::json!([]), "integrity"),
+        (serde_json::json!({"": ok}), "integrity"),
+        (serde_json::json!({"/": ok}), "integrity"),
+        (serde_json::json!({"//evil/x": ok}), "integrity"),
+        (serde_json::json!({"a\u{7}": ok}), "integrity"),
+        (serde_json::json!({"a\u{202e}b": ok}), "integrity"),
+        (serde_json::json!({"a": ok, "/a": ok}), "integrity"),
+        (serde_json::json!({"a": null}), "integrity"),
+        (serde_json::json!({"a": "sha256-x"}), "integrity"),
+        (serde_json::json!({"a": {"size": 0}}), "integrity.sha256"),
+        (
+            serde_json::json!({"a": {"sha256": null, "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": 1, "size": 0}}),
+            "integrity.sha256",
+        ),
+        // Unpadded, base64url, non-canonical last character, 31 and 33 bytes, hex, upper case.
+        (
+            serde_json::json!({"a": {"sha256": empty.trim_end_matches('='), "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": "sha256-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=", "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFV=", "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuA==", "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFUA", "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": "SHA256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": "sha384-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", "size": 0}}),
+            "integrity.sha256",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": empty}}),
+            "integrity.size",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": empty, "size": -1}}),
+            "integrity.size",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": empty, "size": 1.0}}),
+            "integrity.size",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": empty, "size": "0"}}),
+            "integrity.size",
+        ),
+        (
+            serde_json::json!({"a": {"sha256": empty, "size": (32u64 << 20) + 1}}),
+            "integrity.size",
+        ),
+    ] {
+        assert_eq!(ig(i.clone()).as_deref(), Some(field), "{i}");
+    }
+    assert_eq!(
+        ig(serde_json::json!({"a": {"sha256": empty, "size": 32u64 << 20}})),
+        None
+    );
+    let many = |n: usize| {
+        serde_json::Value::Object((0..n).map(|i| (format!("p{i}"), ok.clone())).collect())
+    };
+    assert_eq!(ig(many(limits::MAX_INTEGRITY_ENTRIES)), None);
+    assert_eq!(
+        ig(many(limits::MAX_INTEGRITY_ENTRIES + 1)).as_deref(),
+        Some("integrity")
+    );
+    let long = |n: usize| serde_json::json!({ "x".repeat(n): ok });
+    assert_eq!(ig(long(limits::MAX_INTEGRITY_PATH_BYTES)), None);
+    assert_eq!(
+        ig(long(limits::MAX_INTEGRITY_PATH_BYTES + 1)).as_deref(),
+        Some("integrity")
+    );
+    // jsonb's order decides which entry is named first: the shorter key.
+    assert_eq!(
+        ig(serde_json::json!({"bb": {"sha256": empty}, "a": {"size": 0}})).as_deref(),
+        Some("integrity.sha256")
+    );
+    // Lookups ignore one leading `/`, like the URL join.
+    let c = MarketplaceConfig::from_value(&serde_json::json!({
+        "type": "git", "gitUrl": "https://g/", "integrity": {"/a.json": ok}
+    }))
+    .unwrap();
+    assert_eq!(c.integrity.get("a.json"), Some(&IntegrityEntry::of(b"")));
+    assert_eq!(c.integrity.get("/a.json"), c.integrity.get("a.json"));
+    assert_eq!(c.integrity.get("b.json"), None);
+    let e = IntegrityEntry::of(b"[]");
+    assert!(e.check(b"[]").is_ok());
+    assert!(matches!(
+        e.check(b"[ ]"),
+        Err(crate::config::IntegrityError::Size {
+            expected: 2,
+            actual: 3
+        })
+    ));
+    assert!(matches!(
+        e.check(b"{}"),
+        Err(crate::config::IntegrityError::Digest { .. })
+    ));
 }

@@ -20,7 +20,7 @@ pub(super) fn invalid(field: &'static str, why: impl Into<String>) -> ConfigErro
 type Obj = serde_json::Map<String, serde_json::Value>;
 
 /// The member `key` of `obj`; `null` counts as absent, as in the SQL (`jsonb_typeof(...) <> 'null'`).
-fn member<'a>(obj: &'a Obj, key: &str) -> Option<&'a serde_json::Value> {
+pub(super) fn member<'a>(obj: &'a Obj, key: &str) -> Option<&'a serde_json::Value> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
@@ -82,7 +82,7 @@ fn opt_number(
 }
 
 /// An integer (a JSON number written without fraction or exponent) within `min..=max`.
-fn opt_integer(
+pub(super) fn opt_integer(
     obj: &Obj,
     key: &str,
     field: &'static str,
@@ -109,7 +109,7 @@ fn opt_integer(
 
 /// C0 and C1 control characters, DEL, and the bidirectional formatting characters that make a
 /// URL read differently from what it is (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069).
-fn is_forbidden_char(c: char) -> bool {
+pub(super) fn is_forbidden_char(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
@@ -483,6 +483,7 @@ pub(super) fn validate(
         opt_bool(obj, "healthCheckEnabled", "healthCheckEnabled")?.unwrap_or(true);
     let fallback_on_error = opt_bool(obj, "fallbackOnError", "fallbackOnError")?.unwrap_or(true);
     let version = opt_integer(obj, "version", "version", 0, limits::MAX_VERSION)?.unwrap_or(0);
+    let integrity = super::integrity::parse(obj)?;
     let mode = match ty {
         "git" => Mode::Git,
         "cdn" | "cloudflare" => Mode::Cdn,
@@ -509,5 +510,6 @@ pub(super) fn validate(
         health_check,
         outlier_detection,
         version,
+        integrity,
     })
 }

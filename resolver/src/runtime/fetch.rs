@@ -2,7 +2,8 @@
 //! ([`Resolver::report_outcome`]): both feed rate-limit cooldowns, outlier ejection and the
 //! stats. A fetch goes through the HTTP cache ([`crate::http_cache`]): fresh kept bodies cost
 //! no request, stale ones are revalidated, and every 2xx body is streamed under a size cap and
-//! a read-idle timeout, then checked ([`crate::content`]) before it counts as served.
+//! a read-idle timeout, then checked ([`crate::content`], and the document's `integrity`
+//! entry for the path, [`crate::config::Integrity`]) before it counts as served.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +16,7 @@ use tracing::Instrument as _;
 use url::Url;
 
 use super::{Inner, Resolver};
-use crate::config::OriginKind;
+use crate::config::{IntegrityEntry, OriginKind};
 use crate::error::{AttemptError, RequestError};
 use crate::http_cache::{BodySource, Entry, Key, Lookup};
 use crate::origin::OriginCell;
@@ -76,7 +77,9 @@ impl Resolver {
 
     /// Fetches `path` from the routed origin and fails over to the other one (when the config
     /// allows) on transport errors, 5xx, rate limits and other non-2xx answers, on a body
-    /// that fails the content check, exceeds the size cap or stalls. Each attempt times out
+    /// that fails the content check, exceeds the size cap or stalls, or whose size or SHA-256
+    /// differs from the document's `integrity` entry for `path` (counted in
+    /// `integrityFailures`, never kept). Each attempt times out
     /// after the builder's request timeout (default 30 s) and after the read-idle timeout
     /// (default 10 s) without bytes.
     ///
@@ -85,7 +88,9 @@ impl Resolver {
     /// ([`BodySource::Fresh`]), a stale one is revalidated with a conditional request and a
     /// `304` serves it ([`BodySource::Revalidated`]); when every origin fails, a stale kept
     /// body is served ([`BodySource::Stale`], RFC 9111 §4.2.4) unless
-    /// [`crate::ResolverBuilder::stale_if_error`] is off.
+    /// [`crate::ResolverBuilder::stale_if_error`] is off. A kept body that does not match the
+    /// current document's `integrity` entry for `path` is dropped and never served (fresh,
+    /// revalidated or stale): the fetch asks the origin for the whole body instead.
     ///
     /// # Errors
     /// [`RequestError::InvalidPath`]; [`RequestError::AllOriginsFailed`] with one
@@ -97,6 +102,7 @@ impl Resolver {
         let now = inner.now();
         self.maybe_refresh(now);
         let route = snap.route(inner.bucket, now, inner.settings.health_checks);
+        let want = snap.config.integrity.get(path).copied();
         let started = Instant::now();
         let mut failed = Vec::new();
         // The first candidate's kept body that may be served stale if every origin fails.
@@ -117,6 +123,15 @@ impl Resolver {
                 entry
             } else {
                 None
+            };
+            let entry = match (entry, &want) {
+                (Some(e), Some(w)) if w.check_with(e.body.len(), || e.sha256()).is_err() => {
+                    inner.stats.integrity_failed();
+                    tracing::warn!(origin = %kind, url = %url, "dropping a kept body the document's integrity entry no longer matches");
+                    inner.http_cache.remove(&key).await;
+                    None
+                }
+                (e, _) => e,
             };
             let mut conditional = Vec::new();
             if let Some(e) = &entry {
@@ -146,7 +161,7 @@ impl Resolver {
                 url = %url,
                 conditional = !conditional.is_empty()
             );
-            let attempt = attempt(inner, &url, path, &conditional)
+            let attempt = attempt(inner, &url, path, &conditional, want.as_ref())
                 .instrument(span)
                 .await;
             let fail = |failed: &mut Vec<AttemptError>, status: Option<u16>, cause: String| {
@@ -163,6 +178,7 @@ impl Resolver {
                     status,
                     headers,
                     body,
+                    digest,
                 } => {
                     observe_outcome(inner, cell, Some(status), None, None);
                     inner.stats.network_body(body.len());
@@ -175,7 +191,11 @@ impl Resolver {
                             headers,
                             body.clone(),
                             inner.wall_now(),
-                        ) {
+                        )
+                        .map(|e| match digest {
+                            Some(d) => e.with_sha256(d),
+                            None => e,
+                        }) {
                             Some(e) => inner.http_cache.store(key, Arc::new(e), true).await,
                             None => inner.http_cache.remove(&key).await,
                         }
@@ -232,6 +252,12 @@ impl Resolver {
                 }
                 Attempt::BadBody { status, cause } => {
                     inner.stats.content_check_failed();
+                    observe_outcome(inner, cell, Some(status), None, Some(&cause));
+                    tracing::warn!(origin = %kind, url = %url, cause, "refused a body");
+                    fail(&mut failed, Some(status), cause);
+                }
+                Attempt::Mismatch { status, cause } => {
+                    inner.stats.integrity_failed();
                     observe_outcome(inner, cell, Some(status), None, Some(&cause));
                     tracing::warn!(origin = %kind, url = %url, cause, "refused a body");
                     fail(&mut failed, Some(status), cause);
@@ -306,11 +332,13 @@ impl Resolver {
 
 /// How one attempt on one origin ended.
 enum Attempt {
-    /// 2xx with a body that passed its checks.
+    /// 2xx with a body that passed its checks (`digest`: its SHA-256, when the integrity
+    /// check computed it).
     Ok {
         status: u16,
         headers: HeaderMap,
         body: Bytes,
+        digest: Option<[u8; 32]>,
     },
     /// 304 to a conditional request.
     NotModified { headers: HeaderMap },
@@ -321,17 +349,20 @@ enum Attempt {
     },
     /// 2xx whose body was refused: content check, size cap, stalled or broken body.
     BadBody { status: u16, cause: String },
+    /// 2xx whose body differs from the document's `integrity` entry (size or SHA-256).
+    Mismatch { status: u16, cause: String },
     /// No response: connect error, timeout, reset.
     Transport(String),
 }
 
 /// One GET of `url` (with `conditional` headers, if any), its body streamed under the size cap
-/// and the read-idle timeout, then checked.
+/// and the read-idle timeout, then checked (content check, then `want`, the integrity entry).
 async fn attempt(
     inner: &Inner,
     url: &Url,
     path: &str,
     conditional: &[(HeaderName, HeaderValue)],
+    want: Option<&IntegrityEntry>,
 ) -> Attempt {
     let settings = &inner.settings;
     let idle = settings.read_idle_timeout;
@@ -409,10 +440,22 @@ async fn attempt(
             cause: e.to_string(),
         };
     }
+    let mut digest = None;
+    if let Some(w) = want
+        && let Err(e) = w.check_with(body.len(), || {
+            *digest.insert(crate::config::integrity_sha256(&body))
+        })
+    {
+        return Attempt::Mismatch {
+            status,
+            cause: e.to_string(),
+        };
+    }
     Attempt::Ok {
         status,
         headers,
         body,
+        digest,
     }
 }
 
