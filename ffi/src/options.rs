@@ -435,6 +435,43 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_and_non_objects_are_refused_naming_the_field() {
+        for (bad, needle) in [
+            (
+                r#"{"telemtry":{"enabled":false}}"#,
+                "unknown field `telemtry`, expected one of",
+            ),
+            (
+                r#"{"telemetry":{"enable":false}}"#,
+                "telemetry: unknown field `enable`, expected one of `enabled`, `endpoint`, `intervalMs`",
+            ),
+            ("[]", "invalid type: sequence, expected a JSON object"),
+            (r#"["https://x.example/"]"#, "expected a JSON object"),
+            ("null", "invalid type: null, expected a JSON object"),
+            ("7", "expected a JSON object"),
+            (
+                r#"{"telemetry":[]}"#,
+                "telemetry: invalid type: sequence, expected a JSON object",
+            ),
+            (
+                r#"{"telemetry":[true]}"#,
+                "telemetry: invalid type: sequence",
+            ),
+        ] {
+            let msg = parse_options_json(bad).unwrap_err();
+            assert!(msg.starts_with("invalid options JSON: "), "{bad}: {msg}");
+            assert!(msg.contains(needle), "{bad}: {msg}");
+            let (s, msg) = new_with(bad).unwrap_err();
+            assert_eq!(s, sg_status::InvalidOptions, "{bad}: {msg}");
+            assert!(msg.contains(needle), "{bad}: {msg}");
+        }
+        for ok in ["{}", r#"{"telemetry":null}"#, r#"{"offline":true}"#] {
+            parse_options_json(ok).unwrap();
+        }
+        assert_eq!(new_with(&format!(r#"{{{BASE},"offline":true}}"#)), Ok(()));
+    }
+
+    #[test]
     fn backoff_options_are_taken_and_checked() {
         for ok in [
             r#""backoffBaseMs":250,"backoffCapMs":10000"#,
