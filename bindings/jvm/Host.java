@@ -2,7 +2,10 @@
 // JNI shim). It serves, on 127.0.0.1 only, a Git raw host and a CDN (`/git/…`, `/cdn/…`) and the
 // control plane's read and push endpoints (`/v1/configs/marketplace_source` and its SSE
 // `/events`), then loads libsourcegate_ffi, resolves and fetches from Git, pushes a flip to the
-// CDN over SSE, waits for the config callback, resolves and fetches from the CDN, and frees.
+// CDN over SSE, waits for the config callback, resolves and fetches from the CDN, pauses (the
+// push stream closes, no config request while paused although the config changed) and resumes
+// (one revalidation, the change seen by the callback), waits for readiness, closes (a fetch is
+// then refused with SG_STATUS_CLOSED) and frees.
 // Any failed check exits 1 with a message.
 //
 //   java -cp /usr/share/java/jna.jar bindings/jvm/Host.java /path/to/libsourcegate_ffi.so
@@ -14,6 +17,7 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import com.sun.jna.Structure;
+import com.sun.jna.ptr.ByteByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
 import com.sun.net.httpserver.HttpExchange;
@@ -44,6 +48,10 @@ public class Host {
         void sg_bytes_free(Pointer body, long len);
         int sg_resolver_on_config_change(Pointer resolver, ConfigCallback cb, Pointer userdata, LongByReference id);
         int sg_resolver_remove_config_callback(Pointer resolver, long id);
+        int sg_resolver_pause(Pointer resolver);
+        int sg_resolver_resume(Pointer resolver);
+        int sg_resolver_wait_ready(Pointer resolver, long timeoutMs, ByteByReference readyOut);
+        int sg_resolver_close(Pointer resolver);
     }
 
     /** sg_resolution. */
@@ -81,6 +89,21 @@ public class Host {
     static volatile int currentVersion;
     static final List<BlockingQueue<String>> streams = new CopyOnWriteArrayList<>();
     static final AtomicInteger gitHits = new AtomicInteger(), cdnHits = new AtomicInteger();
+    /** `GET /v1/configs/marketplace_source` requests (not the stream). */
+    static final AtomicInteger configGets = new AtomicInteger();
+    static final int SG_STATUS_CLOSED = 108;
+
+    /** Waits up to 10 s for the config callback to report `version`. */
+    static boolean awaitVersion(BlockingQueue<Long> versions, long version) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            Long v = versions.poll(100, TimeUnit.MILLISECONDS);
+            if (v != null && v == version) {
+                return true;
+            }
+        }
+        return false;
+    }
 
     static void check(boolean ok, String what) {
         if (!ok) {
@@ -144,6 +167,7 @@ public class Host {
                 }
                 return;
             }
+            configGets.incrementAndGet();
             String etag = "\"" + currentVersion + "\"";
             ex.getResponseHeaders().set("etag", etag);
             if (etag.equals(ex.getRequestHeaders().getFirst("if-none-match"))) {
@@ -221,11 +245,44 @@ public class Host {
         sg.sg_bytes_free(fr.body, fr.body_len);
         check(gitHits.get() == gitBefore && cdnHits.get() >= 1, "git hits " + gitHits.get() + ", cdn hits " + cdnHits.get());
 
+        // Paused (the app in the background): the push stream closes, and a change made now is
+        // not fetched; resuming revalidates at once (one config request) and the callback sees it.
+        check(sg.sg_resolver_pause(r) == SG_OK, "pause: " + sg.sg_last_error_message());
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!streams.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        check(streams.isEmpty(), "the push stream is still open while paused");
+        int getsPaused = configGets.get();
+        current = envelope(base, 3, "git");
+        currentVersion = 3;
+        Thread.sleep(300);
+        st = sg.sg_resolver_resolve(r, "community-plugins.json", buf, buf.length, res);
+        check(st == SG_OK && res.config_version == 2, "paused: config version " + res.config_version);
+        check(configGets.get() == getsPaused, "config request while paused");
+        check(sg.sg_resolver_resume(r) == SG_OK, "resume: " + sg.sg_last_error_message());
+        check(awaitVersion(versions, 3), "no config callback for version 3 within 10 s of resume");
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (configGets.get() == getsPaused && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
+        check(configGets.get() == getsPaused + 1, "config requests after resume: " + (configGets.get() - getsPaused));
+        ByteByReference ready = new ByteByReference();
+        check(sg.sg_resolver_wait_ready(r, 1000, ready) == SG_OK && ready.getValue() != 0, "wait_ready");
+
+        // Closed: resolve still answers from the config held; fetch is refused.
+        check(sg.sg_resolver_close(r) == SG_OK, "close: " + sg.sg_last_error_message());
+        st = sg.sg_resolver_resolve(r, "community-plugins.json", buf, buf.length, res);
+        check(st == SG_OK && res.config_version == 3, "resolve after close: " + sg.sg_status_name(st));
+        fr = new FetchResult();
+        st = sg.sg_resolver_fetch(r, "community-plugins.json", fr);
+        check(st == SG_STATUS_CLOSED, "fetch after close: " + sg.sg_status_name(st));
+
         check(sg.sg_resolver_remove_config_callback(r, id.getValue()) == SG_OK, "remove callback");
         sg.sg_resolver_free(r);
         server.stop(0);
         System.out.println("jvm host: ok (library " + sg.sg_version() + "; Git then CDN; flip seen by the callback in "
-            + flipMs + " ms)");
+            + flipMs + " ms; paused, resumed with one revalidation, closed)");
         System.exit(0);
     }
 }

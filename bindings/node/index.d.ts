@@ -1,6 +1,9 @@
 // Types of the Sourcegate Node.js binding (index.js).
 
-/** Options of a resolver: the JSON options of `sg_resolver_new` (all optional). */
+/**
+ * Options of a resolver: the JSON options of `sg_resolver_new` (all optional; an unknown field
+ * is refused with `SG_STATUS_INVALID_OPTIONS` naming it).
+ */
 export interface ResolverOptions {
   /** Git base URL used when no config can be had (default: the Obsidian releases repository). */
   defaultGitUrl?: string;
@@ -57,6 +60,12 @@ export interface ResolverOptions {
   maxBodyBytes?: number;
   /** Longest wait for the next bytes of a response, ms (default 10000), apart from `requestTimeoutMs`. */
   readIdleTimeoutMs?: number;
+  /**
+   * No network request of any kind (default false): only `staticConfig`/`staticConfigFile`, the
+   * `cacheFile` and the built-in default; no probes, push or telemetry; `fetch` serves kept
+   * bodies only, else rejects with `SG_STATUS_OFFLINE`.
+   */
+  offline?: boolean;
 }
 
 /** The `telemetry` option (every field optional; an absent one keeps the default). */
@@ -191,7 +200,13 @@ export class Resolver {
   getStats(): Stats;
   /** Subscribes to config changes; resolves the returned function to unsubscribe. */
   onConfigChange(listener: (change: ConfigChange) => void): () => Promise<void>;
-  /** Frees the native resolver. */
+  /** Pauses the background work (no probes, push stream, telemetry or TTL refresh); sync. */
+  pause(): void;
+  /** Resumes after `pause()`: revalidates the config at once, restarts the background work. */
+  resume(): void;
+  /** `true` once a config is installed, `false` when `timeoutMs` (ms, default 5000) passes first. */
+  waitReady(timeoutMs?: number): Promise<boolean>;
+  /** Ends the background work, sends the last telemetry report (at most 6 s), frees the native resolver. */
   close(): Promise<void>;
 }
 

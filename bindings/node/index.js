@@ -2,8 +2,8 @@
 // Node.js binding of the Sourcegate C API (libsourcegate_ffi) through koffi.
 //
 // The wrapper mirrors the seed's MarketplaceSourceResolver: `await resolveUrl(path)`,
-// `await reloadConfig()`, `getStats()`; plus `fetch`, `reportOutcome`, `onConfigChange` and
-// `close`. Calls that may block (resolve before the first config, fetch, reload, free) run on
+// `await reloadConfig()`, `getStats()`; plus `fetch`, `reportOutcome`, `onConfigChange`, the
+// app lifecycle (`pause`, `resume`, `waitReady`) and `close`. Calls that may block (resolve before the first config, fetch, reload, free) run on
 // libuv's thread pool through koffi's `.async`, so the JS thread stays free: Sourcegate calls
 // config callbacks from its own threads and koffi queues them onto the JS thread.
 
@@ -72,6 +72,10 @@ const fn = {
   fetch: lib.func('uint32_t sg_resolver_fetch(sg_resolver *resolver, const char *path, _Out_ sg_fetch_result *out)'),
   reload: lib.func('uint32_t sg_resolver_reload(sg_resolver *resolver, _Out_ uint64_t *version_out)'),
   reportOutcome: lib.func('uint32_t sg_resolver_report_outcome(sg_resolver *resolver, uint32_t origin, uint16_t http_status, uint64_t retry_after_ms, uint64_t elapsed_ms, bool fallback)'),
+  pause: lib.func('uint32_t sg_resolver_pause(sg_resolver *resolver)'),
+  resume: lib.func('uint32_t sg_resolver_resume(sg_resolver *resolver)'),
+  waitReady: lib.func('uint32_t sg_resolver_wait_ready(sg_resolver *resolver, uint64_t timeout_ms, _Out_ bool *ready_out)'),
+  close: lib.func('uint32_t sg_resolver_close(sg_resolver *resolver)'),
   statsJson: lib.func('uint32_t sg_resolver_stats_json(sg_resolver *resolver, _Out_ void **out)'),
   onConfigChange: lib.func('uint32_t sg_resolver_on_config_change(sg_resolver *resolver, sg_config_callback *callback, void *userdata, _Out_ uint64_t *id_out)'),
   removeConfigCallback: lib.func('uint32_t sg_resolver_remove_config_callback(sg_resolver *resolver, uint64_t id)'),
@@ -204,6 +208,32 @@ class Resolver {
     check(fn.reportOutcome(this._handle(), code, status, retryAfterMs, elapsedMs, fallback));
   }
 
+  /**
+   * Pauses the background work (app in the background): no probes, push stream, telemetry or
+   * TTL refresh; resolve, fetch and reloadConfig still work. Sync, never blocks; idempotent.
+   */
+  pause() {
+    check(fn.pause(this._handle()));
+  }
+
+  /** Resumes after pause(): revalidates the config at once and restarts the background work. */
+  resume() {
+    check(fn.resume(this._handle()));
+  }
+
+  /**
+   * Resolves `true` once a config is installed (provider, cacheFile, staticConfig), `false` when
+   * `timeoutMs` (milliseconds, default 5000) passes first. Runs on the thread pool.
+   */
+  async waitReady(timeoutMs = 5000) {
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0) {
+      throw new SourcegateError(106, `timeoutMs must be a non-negative integer (ms), got ${timeoutMs}`);
+    }
+    const ready = [false];
+    await checkAsync(fn.waitReady, [this._handle(), timeoutMs, ready]);
+    return Boolean(ready[0]);
+  }
+
   /** The seed's `getStats`: counters, latencies, config, health (sync, never blocks). */
   getStats() {
     const out = [null];
@@ -251,11 +281,16 @@ class Resolver {
     };
   }
 
-  /** Frees the resolver (on the thread pool, so pending callbacks can still run). */
+  /**
+   * Closes the resolver: sg_resolver_close (ends the background work and sends the last
+   * telemetry report, at most 6 s), then frees it; both on the thread pool, so pending callbacks
+   * can still run. Idempotent; every other method throws afterwards.
+   */
   async close() {
     const h = this._h;
     if (!h) return;
     this._h = null;
+    await callAsync(fn.close, [h]);
     for (const [key] of this._callbacks) {
       await checkAsync(fn.removeConfigCallback, [h, key]);
     }

@@ -17,6 +17,11 @@ async function seedUsage(): Promise<void> {
   resolver.reportOutcome('cloudflare', { status: 429, retryAfterMs: 1000, elapsedMs: 12 });
   const off = resolver.onConfigChange((c) => console.log(c.version, c.mode, c.config?.type));
   await off();
+  resolver.pause();
+  resolver.resume();
+  const ready: boolean = await resolver.waitReady(2_000);
+  const offline: ResolverOptions = { offline: true, cacheFile: '/var/lib/app/sourcegate.json' };
+  console.log(ready, offline);
   await resolver.close();
   try {
     new Resolver({ defaultGitUrl: 'bad' });

@@ -66,6 +66,8 @@ enum sg_status
   SG_STATUS_INVALID_ARGUMENT = 106,
   // No such item (e.g. an unknown subscription id).
   SG_STATUS_NOT_FOUND = 107,
+  // The resolver was closed (`sg_resolver_close`): it fetches and reloads no more.
+  SG_STATUS_CLOSED = 108,
   // A config document was refused by validation; the config in use is unchanged.
   SG_STATUS_CONFIG_INVALID = 200,
   // A config document older than the one in use was refused; the config in use is unchanged.
@@ -76,6 +78,9 @@ enum sg_status
   SG_STATUS_ALL_ORIGINS_FAILED = 300,
   // No origin is configured for the route.
   SG_STATUS_NO_ORIGIN = 301,
+  // The resolver is offline (`"offline": true`) and holds no servable kept body for the
+  // path: no request is made.
+  SG_STATUS_OFFLINE = 302,
   // The tokio runtime could not be created.
   SG_STATUS_RUNTIME = 400,
   // The HTTP client could not be built.
@@ -296,7 +301,8 @@ extern "C" {
 
 // Creates a resolver from `options_json` and writes its handle to `*out`.
 //
-// Options (JSON object, camelCase, all optional, unknown fields ignored):
+// Options (a JSON object, camelCase, all optional; an unknown field, or JSON other than an
+// object, is refused with `SG_STATUS_INVALID_OPTIONS` naming it):
 // `defaultGitUrl` (built-in default Git base, used when no config can be had),
 // `controlPlaneUrl` (+ `controlPlaneToken`), `supabaseUrl` + `supabaseKey`, `staticConfig`
 // (a config document), `staticConfigFile` (a JSON file re-read on each reload) — providers are
@@ -308,7 +314,10 @@ extern "C" {
 // `telemetry`: an object `{"enabled": bool (true), "endpoint": "http(s) URL" (the control
 // plane's `/v1/telemetry`), "intervalMs": number (60000, at least 10)}`; fleet telemetry is
 // on by default toward a control plane, `{"telemetry": {"enabled": false}}` turns it off
-// (nothing is sent, whatever the endpoint). Fetches (the HTTP cache, RFC 9111):
+// (nothing is sent, whatever the endpoint), `offline` (false): no network request of any kind
+// (only `staticConfig`/`staticConfigFile`, the `cacheFile` and the built-in default; no
+// probes, push or telemetry; a fetch serves kept bodies only, else `SG_STATUS_OFFLINE`).
+// Fetches (the HTTP cache, RFC 9111):
 // `httpCache` (true), `bodyCacheDir` (beside `cacheFile`: `<cacheFile>.bodies`; none without
 // one), `bodyCacheMaxBytes` (67108864), `staleIfError` (true), `contentCheck` (`"auto"`: JSON
 // for `.json` paths; `"none"`, `"json"`, `"plugins"`, `"themes"`), `maxBodyBytes` (33554432,
@@ -409,6 +418,55 @@ sg_status sg_resolver_report_outcome(const struct sg_resolver *resolver,
 // # Safety
 // `resolver` must be a live handle; `out` valid for a write of one pointer.
 sg_status sg_resolver_stats_json(const struct sg_resolver *resolver, char **out);
+
+// Pauses the resolver's background work, e.g. when the app goes to the background: no health
+// probes, no push stream (its connection is closed), no telemetry report, no TTL refresh. The
+// config held keeps serving [`sg_resolver_resolve`]; calls the host makes itself
+// ([`sg_resolver_fetch`], [`sg_resolver_reload`]) still work. Never blocks. Idempotent; does
+// nothing once closed.
+//
+// # Safety
+// `resolver` must be a live handle.
+sg_status sg_resolver_pause(const struct sg_resolver *resolver);
+
+// Resumes after [`sg_resolver_pause`]: revalidates the config at once (one request to the
+// providers, conditional for a control plane: `If-None-Match`), restarts the push stream,
+// the probes and telemetry. Never blocks (the revalidation runs on a Sourcegate thread; config
+// callbacks fire if the config changed). Idempotent: does nothing unless paused.
+//
+// # Safety
+// `resolver` must be a live handle.
+sg_status sg_resolver_resume(const struct sg_resolver *resolver);
+
+// Waits until the resolver holds an installed config, at most `timeout_ms` milliseconds, and
+// writes to `*ready_out` whether it does: `true` at once when a config is installed already
+// (from a provider, the last-known-good `cacheFile`, `staticConfig`), `true` when one arrives
+// in time, `false` when the timeout passes first (the resolver then serves its built-in
+// default and keeps trying in the background). `timeout_ms` 0 only reads the state.
+// **Blocks** up to `timeout_ms`.
+//
+// Errors: `SG_STATUS_NULL_PARAMETER`; `SG_STATUS_WRONG_THREAD` from a callback.
+//
+// # Safety
+// `resolver` must be a live handle; `ready_out` valid for a write of one `bool`.
+sg_status sg_resolver_wait_ready(const struct sg_resolver *resolver,
+                                 uint64_t timeout_ms,
+                                 bool *ready_out);
+
+// Closes the resolver: ends its background work (probes, push stream, refreshes) and sends
+// the last telemetry report (the requests counted since the previous report, if any), waiting
+// at most 6 s for it (the report's 5 s timeout and a margin). **Blocks** until then.
+// Afterwards [`sg_resolver_resolve`] still answers from the config held, while
+// [`sg_resolver_fetch`] and [`sg_resolver_reload`] (and their async forms) fail with
+// `SG_STATUS_CLOSED`. Idempotent: a later call returns at once. The handle stays valid and
+// must still be released with [`sg_resolver_free`] (which alone does not send the last
+// report).
+//
+// Errors: `SG_STATUS_WRONG_THREAD` from a callback.
+//
+// # Safety
+// `resolver` must be a live handle.
+sg_status sg_resolver_close(const struct sg_resolver *resolver);
 
 // Starts fetching `path` (as [`sg_resolver_fetch`]) and returns at once. `callback` is called
 // exactly once with the outcome, from a Sourcegate thread; see [`sg_fetch_callback`]. The

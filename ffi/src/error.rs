@@ -48,8 +48,6 @@ impl Failure {
 
 /// The error → status mapping of every entry point.
 ///
-/// `NoOrigin` is recognised by the resolver's message ("no origin configured") until the
-/// resolver has a typed variant for it.
 /// Every resolver error maps to one status by its variant (never by its text): building,
 /// installing a document and requests fail in their own enums, and a missing origin is
 /// [`sourcegate::RequestError::NoOrigin`].
@@ -61,6 +59,9 @@ impl<E: Into<Error>> From<E> for Failure {
             Error::Install(InstallError::Invalid(_)) => sg_status::ConfigInvalid,
             Error::Install(InstallError::StaleVersion { .. }) => sg_status::ConfigStale,
             Error::Install(InstallError::ProvidersFailed(_)) => sg_status::ProvidersFailed,
+            Error::Install(InstallError::Closed) => sg_status::Closed,
+            Error::Request(RequestError::Closed { .. }) => sg_status::Closed,
+            Error::Request(RequestError::Offline { .. }) => sg_status::Offline,
             Error::Request(RequestError::NoOrigin { .. }) => sg_status::NoOrigin,
             Error::Request(RequestError::InvalidPath { .. }) => sg_status::InvalidPath,
             Error::Request(RequestError::AllOriginsFailed { .. }) => sg_status::AllOriginsFailed,

@@ -19,6 +19,8 @@
 //!   [`sg_reason_name`], [`sg_bucket_of`], the route decision as JSON ([`sg_route_json`]).
 //! - `resolver`: the handle [`sg_resolver`] and its synchronous entry points (new, free,
 //!   resolve, the blocking fetch and reload, report outcome, stats), [`sg_fetch_result`].
+//! - `lifecycle`: the app lifecycle of a handle: [`sg_resolver_pause`], [`sg_resolver_resume`],
+//!   [`sg_resolver_wait_ready`], [`sg_resolver_close`].
 //! - `callback`: the callback types ([`sg_fetch_callback`], [`sg_done_callback`],
 //!   [`sg_config_callback`]) and the exactly-once completion every async entry point uses.
 //! - `async_`: the non-blocking entry points [`sg_resolver_fetch_async`] and
@@ -58,6 +60,8 @@
 // paragraph, so that rustfmt keeps this order.)
 mod resolver;
 
+mod lifecycle;
+
 mod async_;
 
 mod subscription;
@@ -81,6 +85,9 @@ mod panic;
 pub use async_::{sg_resolver_fetch_async, sg_resolver_reload_async};
 pub use callback::{sg_config_callback, sg_done_callback, sg_fetch_callback};
 pub use error::sg_last_error_message;
+pub use lifecycle::{
+    sg_resolver_close, sg_resolver_pause, sg_resolver_resume, sg_resolver_wait_ready,
+};
 pub use memory::{sg_bytes_free, sg_string_free};
 pub use options::{DEFAULT_GIT_URL, Options, parse_options_json};
 pub use resolver::{

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sourcegate::Resolver;
 use sourcegate::content::ContentCheck;
 use sourcegate::provider::{ControlPlaneProvider, StaticProvider, SupabaseProvider};
 use sourcegate::telemetry::TelemetrySettings;
+use sourcegate::{Resolver, ResolverBuilder};
 
 use crate::error::Failure;
 #[cfg(doc)]
@@ -20,22 +20,22 @@ use crate::status::sg_status;
 pub const DEFAULT_GIT_URL: &str =
     "https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/";
 
-/// `backoffBaseMs` when only `backoffCapMs` is given: the resolver's default base (1 s).
-const DEFAULT_BACKOFF_BASE_MS: u64 = 1_000;
-
-/// `backoffCapMs` when only `backoffBaseMs` is given: the resolver's default cap (300 s).
-const DEFAULT_BACKOFF_CAP_MS: u64 = 300_000;
+/// A duration in whole ms (saturating).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// The shortest `telemetry.intervalMs` accepted (the resolver's floor).
 const MIN_TELEMETRY_INTERVAL_MS: u64 = 10;
 
-/// The options of [`sg_resolver_new`], as JSON (camelCase; unknown fields are ignored, so the
-/// ABI stays stable as options grow).
+/// The options of [`sg_resolver_new`], as a JSON object (camelCase). Unknown fields are
+/// refused (a typo such as `telemetry.enable` must not pass silently), and so is any other
+/// JSON type than an object (serde's derive would take `[]` as empty options).
 ///
 /// Public only so that [`parse_options_json`] can return it; its fields stay private.
 #[doc(hidden)]
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Options {
     default_git_url: Option<String>,
     control_plane_url: Option<String>,
@@ -54,7 +54,10 @@ pub struct Options {
     health_check_path: Option<String>,
     push: Option<bool>,
     /// Fleet telemetry; absent keeps the resolver's default (on, toward a control plane).
+    #[serde(deserialize_with = "object_or_null")]
     telemetry: Option<TelemetryOptions>,
+    /// No network at all (`sourcegate::ResolverBuilder::offline`), default `false`.
+    offline: Option<bool>,
     /// Config-fetch backoff base in ms; the cap's default applies when only this is given.
     backoff_base_ms: Option<u64>,
     /// Config-fetch backoff cap in ms; the base's default applies when only this is given.
@@ -78,7 +81,7 @@ pub struct Options {
 /// The `telemetry` object of the options (`sourcegate::telemetry::TelemetrySettings`): every
 /// field optional, an absent one keeps the resolver's default.
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 struct TelemetryOptions {
     /// Master switch (default `true`); `false` sends nothing, even with an endpoint.
     enabled: Option<bool>,
@@ -89,6 +92,40 @@ struct TelemetryOptions {
     interval_ms: Option<u64>,
 }
 
+/// Deserialises `T` from a JSON object only: the derive's sequence form (`[]`, `[1, 2]`) is
+/// refused with "expected a JSON object".
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+/// The `telemetry` field: an object or `null`; an error inside it is prefixed with
+/// `telemetry: ` so the message names the field (`telemetry: unknown field `enable``).
+fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::de::Error as _;
+    <Option<ObjectOnly<T>> as serde::Deserialize>::deserialize(d)
+        .map(|o| o.map(|o| o.0))
+        .map_err(|e| D::Error::custom(format_args!("telemetry: {e}")))
+}
+
 /// Parses the options JSON of [`sg_resolver_new`], without starting anything: the pure first
 /// step of that function, public for the fuzz target (`fuzz/fuzz_targets/ffi_options.rs`) and
 /// tests, which can then reach it without unsafe C calls. Values (URLs, ranges) are checked
@@ -96,12 +133,15 @@ struct TelemetryOptions {
 ///
 /// # Errors
 /// The message [`sg_resolver_new`] stores for `sg_last_error_message` with
-/// [`sg_status::InvalidOptions`] (`invalid options JSON: …`) when `json` is not JSON of the
-/// documented shape and field types. (Like any derived serde struct it also takes the
-/// sequence form: `[]` parses as empty options; see `fuzz/README.md`.)
+/// [`sg_status::InvalidOptions`] (`invalid options JSON: …`) when `json` is not a JSON object
+/// of the documented fields and types: an unknown field is named (`unknown field
+/// `telemtry``, inside `telemetry`: `telemetry: unknown field `enable``), and any other JSON
+/// type than an object (`[]`, `null`, `1`) is refused.
 #[doc(hidden)]
 pub fn parse_options_json(json: &str) -> Result<Options, String> {
-    serde_json::from_str(json).map_err(|e| format!("invalid options JSON: {e}"))
+    serde_json::from_str::<ObjectOnly<Options>>(json)
+        .map(|o| o.0)
+        .map_err(|e| format!("invalid options JSON: {e}"))
 }
 
 /// An [`sg_status::InvalidOptions`] failure about `options.<field>`.
@@ -146,7 +186,9 @@ fn telemetry_settings(t: &TelemetryOptions) -> Result<TelemetrySettings, Failure
     Ok(s)
 }
 
-/// The config-fetch backoff `(base, cap)` the options ask for, `None` when they give neither.
+/// The config-fetch backoff `(base, cap)` the options ask for, `None` when they give neither;
+/// a missing one is the resolver's default ([`ResolverBuilder::DEFAULT_BACKOFF_BASE`], 1 s,
+/// [`ResolverBuilder::DEFAULT_BACKOFF_CAP`], 300 s).
 ///
 /// # Errors
 /// [`sg_status::InvalidOptions`] for a base of 0 ms or a cap below the base.
@@ -157,8 +199,8 @@ fn backoff(
     if base_ms.is_none() && cap_ms.is_none() {
         return Ok(None);
     }
-    let base = base_ms.unwrap_or(DEFAULT_BACKOFF_BASE_MS);
-    let cap = cap_ms.unwrap_or(DEFAULT_BACKOFF_CAP_MS);
+    let base = base_ms.unwrap_or(millis(ResolverBuilder::DEFAULT_BACKOFF_BASE));
+    let cap = cap_ms.unwrap_or(millis(ResolverBuilder::DEFAULT_BACKOFF_CAP));
     if base == 0 {
         return Err(invalid("backoffBaseMs", "must be at least 1 (ms)"));
     }
@@ -248,6 +290,9 @@ pub(crate) fn build_resolver(opts: Options) -> Result<Resolver, Failure> {
     }
     if let Some(t) = &opts.telemetry {
         b = b.telemetry(telemetry_settings(t)?);
+    }
+    if let Some(on) = opts.offline {
+        b = b.offline(on);
     }
     if let Some((base, cap)) = backoff(opts.backoff_base_ms, opts.backoff_cap_ms)? {
         b = b.backoff(base, cap);
@@ -387,6 +432,43 @@ mod tests {
             assert_eq!(s, status, "{bad}: {msg}");
             assert!(msg.contains(needle), "{bad}: {msg}");
         }
+    }
+
+    #[test]
+    fn unknown_fields_and_non_objects_are_refused_naming_the_field() {
+        for (bad, needle) in [
+            (
+                r#"{"telemtry":{"enabled":false}}"#,
+                "unknown field `telemtry`, expected one of",
+            ),
+            (
+                r#"{"telemetry":{"enable":false}}"#,
+                "telemetry: unknown field `enable`, expected one of `enabled`, `endpoint`, `intervalMs`",
+            ),
+            ("[]", "invalid type: sequence, expected a JSON object"),
+            (r#"["https://x.example/"]"#, "expected a JSON object"),
+            ("null", "invalid type: null, expected a JSON object"),
+            ("7", "expected a JSON object"),
+            (
+                r#"{"telemetry":[]}"#,
+                "telemetry: invalid type: sequence, expected a JSON object",
+            ),
+            (
+                r#"{"telemetry":[true]}"#,
+                "telemetry: invalid type: sequence",
+            ),
+        ] {
+            let msg = parse_options_json(bad).unwrap_err();
+            assert!(msg.starts_with("invalid options JSON: "), "{bad}: {msg}");
+            assert!(msg.contains(needle), "{bad}: {msg}");
+            let (s, msg) = new_with(bad).unwrap_err();
+            assert_eq!(s, sg_status::InvalidOptions, "{bad}: {msg}");
+            assert!(msg.contains(needle), "{bad}: {msg}");
+        }
+        for ok in ["{}", r#"{"telemetry":null}"#, r#"{"offline":true}"#] {
+            parse_options_json(ok).unwrap();
+        }
+        assert_eq!(new_with(&format!(r#"{{{BASE},"offline":true}}"#)), Ok(()));
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl Handle {
     /// # Errors
     /// [`sg_status::WrongThread`] on a Sourcegate thread; [`sg_status::Panic`] or
     /// [`sg_status::Cancelled`] when the task panicked or was dropped.
-    fn block_on<F>(&self, fut: F) -> Result<F::Output, Failure>
+    pub(crate) fn block_on<F>(&self, fut: F) -> Result<F::Output, Failure>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
@@ -170,7 +170,8 @@ pub(crate) fn fetch_result(
 
 /// Creates a resolver from `options_json` and writes its handle to `*out`.
 ///
-/// Options (JSON object, camelCase, all optional, unknown fields ignored):
+/// Options (a JSON object, camelCase, all optional; an unknown field, or JSON other than an
+/// object, is refused with `SG_STATUS_INVALID_OPTIONS` naming it):
 /// `defaultGitUrl` (built-in default Git base, used when no config can be had),
 /// `controlPlaneUrl` (+ `controlPlaneToken`), `supabaseUrl` + `supabaseKey`, `staticConfig`
 /// (a config document), `staticConfigFile` (a JSON file re-read on each reload) — providers are
@@ -182,7 +183,10 @@ pub(crate) fn fetch_result(
 /// `telemetry`: an object `{"enabled": bool (true), "endpoint": "http(s) URL" (the control
 /// plane's `/v1/telemetry`), "intervalMs": number (60000, at least 10)}`; fleet telemetry is
 /// on by default toward a control plane, `{"telemetry": {"enabled": false}}` turns it off
-/// (nothing is sent, whatever the endpoint). Fetches (the HTTP cache, RFC 9111):
+/// (nothing is sent, whatever the endpoint), `offline` (false): no network request of any kind
+/// (only `staticConfig`/`staticConfigFile`, the `cacheFile` and the built-in default; no
+/// probes, push or telemetry; a fetch serves kept bodies only, else `SG_STATUS_OFFLINE`).
+/// Fetches (the HTTP cache, RFC 9111):
 /// `httpCache` (true), `bodyCacheDir` (beside `cacheFile`: `<cacheFile>.bodies`; none without
 /// one), `bodyCacheMaxBytes` (67108864), `staleIfError` (true), `contentCheck` (`"auto"`: JSON
 /// for `.json` paths; `"none"`, `"json"`, `"plugins"`, `"themes"`), `maxBodyBytes` (33554432,

@@ -29,6 +29,8 @@ pub enum sg_status {
     InvalidArgument = 106,
     /// No such item (e.g. an unknown subscription id).
     NotFound = 107,
+    /// The resolver was closed (`sg_resolver_close`): it fetches and reloads no more.
+    Closed = 108,
     /// A config document was refused by validation; the config in use is unchanged.
     ConfigInvalid = 200,
     /// A config document older than the one in use was refused; the config in use is unchanged.
@@ -39,6 +41,9 @@ pub enum sg_status {
     AllOriginsFailed = 300,
     /// No origin is configured for the route.
     NoOrigin = 301,
+    /// The resolver is offline (`"offline": true`) and holds no servable kept body for the
+    /// path: no request is made.
+    Offline = 302,
     /// The tokio runtime could not be created.
     Runtime = 400,
     /// The HTTP client could not be built.
@@ -77,11 +82,13 @@ fn status_name(status: u32) -> &'static CStr {
         105 => c"SG_STATUS_WRONG_THREAD",
         106 => c"SG_STATUS_INVALID_ARGUMENT",
         107 => c"SG_STATUS_NOT_FOUND",
+        108 => c"SG_STATUS_CLOSED",
         200 => c"SG_STATUS_CONFIG_INVALID",
         201 => c"SG_STATUS_CONFIG_STALE",
         202 => c"SG_STATUS_PROVIDERS_FAILED",
         300 => c"SG_STATUS_ALL_ORIGINS_FAILED",
         301 => c"SG_STATUS_NO_ORIGIN",
+        302 => c"SG_STATUS_OFFLINE",
         400 => c"SG_STATUS_RUNTIME",
         401 => c"SG_STATUS_HTTP_CLIENT",
         402 => c"SG_STATUS_INSTALL_ID_FILE",
@@ -109,11 +116,13 @@ mod tests {
             sg_status::WrongThread,
             sg_status::InvalidArgument,
             sg_status::NotFound,
+            sg_status::Closed,
             sg_status::ConfigInvalid,
             sg_status::ConfigStale,
             sg_status::ProvidersFailed,
             sg_status::AllOriginsFailed,
             sg_status::NoOrigin,
+            sg_status::Offline,
             sg_status::Runtime,
             sg_status::HttpClient,
             sg_status::InstallIdFile,

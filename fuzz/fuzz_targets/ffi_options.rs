@@ -2,9 +2,9 @@
 //! unsafe C entry point.
 //!
 //! Properties: no panic; every refusal carries the `invalid options JSON:` prefix the C API
-//! documents for `SG_STATUS_INVALID_OPTIONS`; accepted input is JSON. (Checked with
-//! `IgnoredAny`, not `Value`: `1e99999` in an unknown field is valid JSON, RFC 8259 §6, that
-//! `Value` refuses as out of range, and the options parser rightly skips.)
+//! documents for `SG_STATUS_INVALID_OPTIONS`; accepted input is a JSON object (unknown fields
+//! and the sequence form `[]` are refused). Acceptance is checked with `IgnoredAny`, which
+//! skips any valid JSON (RFC 8259), so the check states only what the parser must guarantee.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     match parse_options_json(json) {
         Ok(options) => {
             assert!(serde_json::from_str::<serde::de::IgnoredAny>(json).is_ok());
+            assert!(json.trim_start().starts_with('{'), "accepted a non-object: {json}");
             let _ = format!("{options:?}");
         }
         Err(message) => assert!(message.starts_with("invalid options JSON: "), "{message}"),

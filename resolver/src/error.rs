@@ -46,6 +46,9 @@ pub enum InstallError {
     /// Every provider failed, one error per provider in the order tried.
     #[error("every config provider failed: {}", join_errors(.0))]
     ProvidersFailed(Vec<ProviderError>),
+    /// The resolver was closed ([`crate::Resolver::close`]): it loads no more documents.
+    #[error("the resolver is closed: no config is loaded any more")]
+    Closed,
 }
 
 /// A request could not be resolved or served.
@@ -75,12 +78,27 @@ pub enum RequestError {
         /// One entry per attempt, in order.
         attempts: Vec<AttemptError>,
     },
+    /// The resolver is offline ([`crate::ResolverBuilder::offline`]) and holds no servable
+    /// kept body for the path (fresh, or stale without `must-revalidate`): it makes no request.
+    #[error("offline: no kept body for `{path}` (the resolver makes no request)")]
+    Offline {
+        /// The path requested.
+        path: String,
+    },
+    /// The resolver was closed ([`crate::Resolver::close`]): fetches make no request any more
+    /// ([`crate::Resolver::resolve`] still answers from the config held).
+    #[error("the resolver is closed: cannot fetch `{path}`")]
+    Closed {
+        /// The path requested.
+        path: String,
+    },
 }
 
 impl RequestError {
     /// Whether the same request may succeed later unchanged: `true` for
     /// [`RequestError::AllOriginsFailed`] (origins recover, cooldowns end), `false` for a bad
-    /// path or a config without the origin.
+    /// path, a config without the origin, an offline resolver without a kept body, or a closed
+    /// resolver.
     pub fn is_retryable(&self) -> bool {
         matches!(self, RequestError::AllOriginsFailed { .. })
     }

@@ -46,8 +46,10 @@
 //! - [`telemetry`]: opt-in periodic reports of a stats snapshot to the control plane.
 //! - `origin`: one origin's shared runtime state and the request-path join.
 //! - `runtime`: the [`Resolver`], one file per job: `snapshot` (what the hot path reads),
-//!   `refresh` (polls, push streams, installing a document), `fetch` (requests with failover,
-//!   reported outcomes), `builder` ([`ResolverBuilder`], starting the background work).
+//!   `refresh` (polls, push streams, installing a document), `single_flight` (one config load
+//!   at a time), `fetch` (requests with failover, reported outcomes), `lifecycle` (pause,
+//!   resume, wait for initialization, close), `builder` ([`ResolverBuilder`], starting the
+//!   background work, the offline switch).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod backoff;

@@ -136,6 +136,14 @@ pub trait ConfigProvider: Send + Sync + 'static {
         None
     }
 
+    /// Whether this provider reads no network (a value in memory, a local file): `false` by
+    /// default, so a custom provider is assumed to need the network. A resolver built with
+    /// [`crate::ResolverBuilder::offline`] keeps only the providers that answer `true`
+    /// ([`StaticProvider`]).
+    fn is_local(&self) -> bool {
+        false
+    }
+
     /// A push stream of new documents, if this provider has one. `after_version` is the
     /// version already held (sent as `Last-Event-ID`). The stream ends when the connection
     /// drops; the resolver reconnects with backoff and polls meanwhile.
@@ -575,6 +583,10 @@ pub enum StaticProvider {
 impl ConfigProvider for StaticProvider {
     fn name(&self) -> &'static str {
         "static"
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Fetched, ProviderError>> {

@@ -14,7 +14,10 @@
 //! latency. A report that fails (5 s timeout, any error) is dropped, never retried: the next one
 //! carries its own deltas, so a control plane that is down loses those minutes' counts and the
 //! app never queues work. The reporter runs on the resolver's runtime, never on the caller's
-//! path, and stops when the resolver is dropped.
+//! path, and stops when the resolver is dropped. It sends nothing while the resolver is paused
+//! ([`crate::Resolver::pause`]); [`crate::Resolver::close`] makes it send the last deltas (the
+//! requests since the previous report, if any) before it ends. An offline resolver
+//! ([`crate::ResolverBuilder::offline`]) has no reporter.
 //!
 //! [`report_delta`] (building a report from two [`StatsSnapshot`]s) is pure. The reporter reads
 //! its resolver through a [`StatsSource`]. The report and its counts are the wire contract's
@@ -24,10 +27,12 @@
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
+use tokio::sync::watch;
 use tracing::Instrument as _;
 use url::Url;
 
 use crate::config::Mode;
+use crate::runtime::Life;
 use crate::stats::StatsSnapshot;
 pub use sourcegate_contract::telemetry::{LatencyMs, OriginCounts, OriginsCounts, TelemetryReport};
 
@@ -142,26 +147,80 @@ pub fn report_delta(
 }
 
 /// The reporter loop: sleeps `interval × U(0.9, 1.1)`, samples, POSTs the deltas, repeats.
-/// Ends when `source` has no sample (the resolver is gone); the resolver also aborts it on drop.
+/// Follows the resolver's lifecycle through `life`: while paused it sends nothing and waits
+/// (after a resume a full interval passes before the next report; the counts of the pause go
+/// in it); once closed it sends one last report with the deltas since the previous one (only
+/// when a request was counted since) and ends. Ends at once, without a report, when `source`
+/// has no sample or `life`'s sender is gone (the resolver was dropped); the resolver also
+/// aborts it on drop.
 pub(crate) async fn run(
-    endpoint: Url,
-    interval: Duration,
-    http: reqwest::Client,
-    install_hash: String,
+    reporter: Reporter,
     source: impl StatsSource,
+    mut life: watch::Receiver<Life>,
 ) {
     let Some(first) = source.sample() else { return };
     let mut prev = first.stats;
     loop {
-        tokio::time::sleep(interval.mul_f64(0.9 + 0.2 * rand::random::<f64>())).await;
-        let Some(cur) = source.sample() else { return };
-        let report = report_delta(&install_hash, interval, &prev, &cur);
-        prev = cur.stats;
-        let span = tracing::debug_span!("telemetry_report", endpoint = %endpoint);
-        let sent = http
-            .post(endpoint.clone())
+        let state = *life.borrow_and_update();
+        match state {
+            Life::Closed => {
+                if let Some(cur) = source.sample()
+                    && cur.stats.total_requests > prev.total_requests
+                {
+                    reporter.send(&reporter.delta(&prev, &cur)).await;
+                }
+                return;
+            }
+            Life::Paused => {
+                if life.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Life::Running => {}
+        }
+        let wait = reporter.interval.mul_f64(0.9 + 0.2 * rand::random::<f64>());
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {
+                let Some(cur) = source.sample() else { return };
+                let report = reporter.delta(&prev, &cur);
+                prev = cur.stats;
+                reporter.send(&report).await;
+            }
+            changed = life.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Where and how reports are sent: one per resolver, owned by its reporter loop.
+pub(crate) struct Reporter {
+    /// Where reports are POSTed.
+    pub(crate) endpoint: Url,
+    /// Mean time between reports.
+    pub(crate) interval: Duration,
+    /// The resolver's client.
+    pub(crate) http: reqwest::Client,
+    /// [`install_hash`] of the resolver's install id.
+    pub(crate) install_hash: String,
+}
+
+impl Reporter {
+    fn delta(&self, prev: &StatsSnapshot, cur: &Sample) -> TelemetryReport {
+        report_delta(&self.install_hash, self.interval, prev, cur)
+    }
+
+    /// POSTs one report (timeout [`REPORT_TIMEOUT`]); a failure is logged and dropped.
+    async fn send(&self, report: &TelemetryReport) {
+        let span = tracing::debug_span!("telemetry_report", endpoint = %self.endpoint);
+        let sent = self
+            .http
+            .post(self.endpoint.clone())
             .timeout(REPORT_TIMEOUT)
-            .json(&report)
+            .json(report)
             .send()
             .instrument(span)
             .await;

@@ -104,12 +104,22 @@ static void test_bad_options(void) {
   CHECK_STATUS(sg_bucket_of("x", &b), SG_STATUS_OK);
   CHECK(strcmp(sg_last_error_message(), "") == 0, "message not cleared: %s",
         sg_last_error_message());
-  /* Unknown fields are ignored. */
-  r = NULL;
+  /* Unknown fields are refused, naming the field (a typo must not pass silently), and so is
+   * JSON that is not an object. */
+  r = sentinel;
   CHECK_STATUS(sg_resolver_new("{\"someFutureOption\":{\"a\":1},\"installId\":\"i\"}", &r),
-               SG_STATUS_OK);
-  CHECK(r != NULL, "no handle");
-  sg_resolver_free(r);
+               SG_STATUS_INVALID_OPTIONS);
+  CHECK(strstr(sg_last_error_message(), "unknown field `someFutureOption`") != NULL, "%s",
+        sg_last_error_message());
+  CHECK_STATUS(sg_resolver_new("{\"telemetry\":{\"enable\":false}}", &r),
+               SG_STATUS_INVALID_OPTIONS);
+  CHECK(strstr(sg_last_error_message(), "telemetry: unknown field `enable`") != NULL, "%s",
+        sg_last_error_message());
+  CHECK_STATUS(sg_resolver_new("[]", &r), SG_STATUS_INVALID_OPTIONS);
+  CHECK(strstr(sg_last_error_message(), "expected a JSON object") != NULL, "%s",
+        sg_last_error_message());
+  CHECK(r == sentinel, "out written on failure");
+  r = NULL;
 }
 
 static void test_null_pointers(void) {

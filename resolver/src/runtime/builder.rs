@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use url::Url;
 
-use super::refresh::{refresh, watch_loop};
+use super::refresh::refresh;
 use super::{ConfigSource, Inner, Resolver, Settings, Snapshot};
 use crate::backoff::Backoff;
 use crate::bucket::bucket_of;
@@ -45,6 +45,11 @@ impl std::fmt::Debug for ResolverBuilder {
 }
 
 impl ResolverBuilder {
+    /// Default base of [`Self::backoff`]: 1 s.
+    pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+    /// Default cap of [`Self::backoff`]: 300 s.
+    pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(300);
+
     pub(super) fn new(default_git_url: Url) -> ResolverBuilder {
         ResolverBuilder {
             default_git_url,
@@ -207,6 +212,20 @@ impl ResolverBuilder {
         self
     }
 
+    /// Offline mode (default `false`): the resolver makes **no network request of any kind**.
+    /// Only local providers are kept ([`crate::provider::ConfigProvider::is_local`]: static
+    /// documents, a static file), so the config comes from those, the last-known-good file
+    /// ([`Self::cache_file`]) or the built-in default; no probes, no push stream, no telemetry
+    /// (a [`Self::telemetry`] endpoint is ignored). [`Resolver::fetch`] serves kept bodies only
+    /// (the HTTP cache, in memory or persisted in [`Self::body_cache_dir`]): a fresh one as
+    /// [`crate::BodySource::Fresh`], a stale one as [`crate::BodySource::Stale`] (unless its
+    /// response said `must-revalidate`, RFC 9111 §4.2.4), and otherwise fails with
+    /// [`crate::RequestError::Offline`]. Build a new resolver to go online.
+    pub fn offline(mut self, on: bool) -> Self {
+        self.settings.offline = on;
+        self
+    }
+
     /// Telemetry reporting (see [`crate::telemetry`]): on by default toward a control-plane
     /// provider's `/v1/telemetry`; `enabled: false` opts out. The interval is at least 10 ms.
     pub fn telemetry(mut self, settings: TelemetrySettings) -> Self {
@@ -237,7 +256,10 @@ impl ResolverBuilder {
     /// # Errors
     /// [`BuildError::NoRuntime`] outside a tokio runtime; [`BuildError::HttpClient`];
     /// [`BuildError::InstallIdFile`].
-    pub fn build(self) -> Result<Resolver, BuildError> {
+    pub fn build(mut self) -> Result<Resolver, BuildError> {
+        if self.settings.offline {
+            self.providers.retain(|p| p.is_local());
+        }
         let handle = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         let install_id = match (self.install_id, &self.install_id_file) {
             (Some(id), _) => id,
@@ -279,6 +301,8 @@ impl ResolverBuilder {
         let snapshot = Snapshot::build(initial, source, None, &self.default_git_url);
         let (changes, _) = watch::channel(Arc::clone(&snapshot.config));
         let (initialized, _) = watch::channel(self.providers.is_empty());
+        let (ready, _) = watch::channel(source == ConfigSource::LastKnownGood);
+        let (life, _) = watch::channel(super::Life::Running);
         let inner = Arc::new(Inner {
             handle: handle.clone(),
             epoch,
@@ -301,9 +325,13 @@ impl ResolverBuilder {
             refreshing: AtomicBool::new(false),
             refresh_failures: AtomicU32::new(0),
             initialized,
+            ready,
+            life,
             changes,
             prober,
             tasks: Mutex::new(Vec::new()),
+            streams: Mutex::new(Vec::new()),
+            telemetry: Mutex::new(None),
             lkg_lock: Mutex::new(()),
         });
         inner.reconcile_probes();
@@ -317,21 +345,19 @@ impl ResolverBuilder {
                 first.initialized.send_replace(true);
             });
             inner.push_task(t.abort_handle());
-            if inner.settings.push {
-                for p in &inner.providers {
-                    let t = handle.spawn(watch_loop(Arc::downgrade(&inner), Arc::clone(p)));
-                    inner.push_task(t.abort_handle());
-                }
-            }
+            inner.start_streams();
         }
         Ok(Resolver { inner })
     }
 }
 
-/// Starts the telemetry reporter when enabled and an endpoint is known (set, or offered by a
-/// provider). It samples the resolver's stats through a weak reference, so it never keeps the
-/// resolver alive.
+/// Starts the telemetry reporter when enabled, online and an endpoint is known (set, or offered
+/// by a provider). It samples the resolver's stats through a weak reference, so it never keeps
+/// the resolver alive, and follows the resolver's lifecycle (pause, close).
 fn start_telemetry(inner: &Arc<Inner>, settings: &TelemetrySettings) {
+    if inner.settings.offline {
+        return;
+    }
     let endpoint = settings
         .endpoint
         .clone()
@@ -351,12 +377,18 @@ fn start_telemetry(inner: &Arc<Inner>, settings: &TelemetrySettings) {
             }
         })
     };
-    let t = inner.handle.spawn(crate::telemetry::run(
+    let reporter = crate::telemetry::Reporter {
         endpoint,
-        settings.interval,
-        inner.http.clone(),
-        crate::telemetry::install_hash(&inner.install_id),
+        interval: settings.interval,
+        http: inner.http.clone(),
+        install_hash: crate::telemetry::install_hash(&inner.install_id),
+    };
+    let t = inner.handle.spawn(crate::telemetry::run(
+        reporter,
         sample,
+        inner.life.subscribe(),
     ));
-    inner.push_task(t.abort_handle());
+    if let Ok(mut slot) = inner.telemetry.lock() {
+        *slot = Some(t);
+    }
 }

@@ -92,11 +92,22 @@ impl Resolver {
     /// current document's `integrity` entry for `path` is dropped and never served (fresh,
     /// revalidated or stale): the fetch asks the origin for the whole body instead.
     ///
+    /// Offline ([`crate::ResolverBuilder::offline`]) it makes no request: it serves a kept body
+    /// (fresh, or stale unless `must-revalidate`) or fails with [`RequestError::Offline`].
+    /// While paused ([`Self::pause`]) it works as usual: the app asked.
+    ///
     /// # Errors
     /// [`RequestError::InvalidPath`]; [`RequestError::AllOriginsFailed`] with one
-    /// [`AttemptError`] per attempt.
+    /// [`AttemptError`] per attempt; [`RequestError::Offline`]; [`RequestError::Closed`] after
+    /// [`Self::close`].
     pub async fn fetch(&self, path: &str) -> Result<FetchResponse, RequestError> {
+        if self.inner.life() == super::Life::Closed {
+            return Err(RequestError::Closed { path: path.into() });
+        }
         self.wait_initialized().await;
+        if self.inner.settings.offline {
+            return self.fetch_offline(path).await;
+        }
         let inner = &self.inner;
         let snap = inner.snapshot.load_full();
         let now = inner.now();
@@ -295,6 +306,59 @@ impl Resolver {
             path: path.into(),
             attempts: failed,
         })
+    }
+
+    /// [`Self::fetch`] offline: the first candidate with a servable kept body, no request.
+    async fn fetch_offline(&self, path: &str) -> Result<FetchResponse, RequestError> {
+        let inner = &self.inner;
+        let snap = inner.snapshot.load_full();
+        let now = inner.now();
+        self.maybe_refresh(now);
+        let route = snap.route(inner.bucket, now, inner.settings.health_checks);
+        let started = Instant::now();
+        let candidates = if inner.settings.http_cache {
+            route.candidates()
+        } else {
+            &[]
+        };
+        for (i, kind) in candidates.iter().copied().enumerate() {
+            let Some(cell) = snap.origins[kind.index()].as_ref() else {
+                continue;
+            };
+            let url = cell.url_for(path)?;
+            let (entry, damaged) = inner.http_cache.get(&Key::new(kind, &url)).await;
+            if let Some(why) = damaged {
+                inner.stats.body_cache_corrupt();
+                tracing::warn!(origin = %kind, url = %url, why, "ignoring a damaged body-cache file");
+            }
+            let Some(e) = entry else { continue };
+            let source = match e.lookup(url.as_str(), inner.wall_now()) {
+                Lookup::Fresh => {
+                    inner.stats.fresh();
+                    BodySource::Fresh
+                }
+                _ if e.may_serve_stale() => {
+                    inner.stats.stale();
+                    BodySource::Stale
+                }
+                _ => continue,
+            };
+            let fallback = i > 0;
+            let (status, body) = (e.status, e.body.clone());
+            return Ok(self.served(
+                kind,
+                url,
+                status,
+                body,
+                source,
+                fallback,
+                route.reason,
+                Vec::new(),
+                started,
+            ));
+        }
+        inner.stats.request(None, false, started.elapsed());
+        Err(RequestError::Offline { path: path.into() })
     }
 
     /// Counts a served fetch and builds its response.

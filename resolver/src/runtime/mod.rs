@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use url::Url;
 
@@ -26,12 +26,14 @@ use crate::stats::{Stats, StatsSnapshot};
 
 mod builder;
 mod fetch;
+mod lifecycle;
 mod refresh;
 mod single_flight;
 mod snapshot;
 
 pub use builder::ResolverBuilder;
 pub use fetch::{FetchResponse, Outcome};
+pub(crate) use lifecycle::Life;
 use snapshot::Snapshot;
 pub use snapshot::{ConfigInfo, ConfigSource, Resolution};
 
@@ -52,6 +54,8 @@ struct Settings {
     content_check: crate::content::ContentCheck,
     max_body_bytes: u64,
     read_idle_timeout: Duration,
+    /// No network at all ([`ResolverBuilder::offline`]).
+    offline: bool,
 }
 
 /// Default [`ResolverBuilder::max_body_bytes`]: 32 MiB.
@@ -66,8 +70,8 @@ impl Default for Settings {
             init_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             backoff: Backoff {
-                base: Duration::from_secs(1),
-                cap: Duration::from_secs(300),
+                base: ResolverBuilder::DEFAULT_BACKOFF_BASE,
+                cap: ResolverBuilder::DEFAULT_BACKOFF_CAP,
             },
             health_checks: true,
             push: true,
@@ -77,6 +81,7 @@ impl Default for Settings {
             content_check: crate::content::ContentCheck::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             read_idle_timeout: Duration::from_secs(10),
+            offline: false,
         }
     }
 }
@@ -109,10 +114,19 @@ struct Inner {
     refreshing: AtomicBool,
     refresh_failures: AtomicU32,
     initialized: watch::Sender<bool>,
+    /// `true` once a config is installed (provider, last-known-good, static, host), for
+    /// [`Resolver::wait_for_initialization`].
+    ready: watch::Sender<bool>,
+    /// The lifecycle ([`Resolver::pause`], [`Resolver::close`]); background loops follow it.
+    life: watch::Sender<Life>,
     changes: watch::Sender<Arc<MarketplaceConfig>>,
     /// Probes the snapshot's origin cells (same epoch, so the router reads its verdicts).
     prober: Prober,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// The push streams: ended by [`Resolver::pause`], started again by [`Resolver::resume`].
+    streams: Mutex<Vec<AbortHandle>>,
+    /// The telemetry reporter, awaited by [`Resolver::close`] (its last report).
+    telemetry: Mutex<Option<JoinHandle<()>>>,
     /// Serialises writes of the last-known-good file.
     lkg_lock: Mutex<()>,
 }
@@ -128,10 +142,13 @@ impl Inner {
         self.epoch_wall + Instant::now().saturating_duration_since(self.epoch)
     }
 
-    /// Points the prober at the snapshot's origins (or stops it when checks are off).
+    /// Points the prober at the snapshot's origins (or stops it when checks are off, the
+    /// resolver is paused, closed or offline).
     fn reconcile_probes(&self) {
         let snap = self.snapshot.load();
-        let enabled = self.settings.health_checks && snap.config.health_check_enabled;
+        let enabled = self.settings.health_checks
+            && snap.config.health_check_enabled
+            && self.may_use_network();
         self.prober.follow_cells(
             snap.origins.clone(),
             enabled.then_some(&snap.config.health_check),
@@ -172,6 +189,10 @@ impl Drop for Resolver {
             for t in tasks.iter() {
                 t.abort();
             }
+        }
+        self.inner.stop_streams();
+        if let Some(t) = self.inner.telemetry.lock().ok().and_then(|mut t| t.take()) {
+            t.abort();
         }
         self.inner.prober.stop();
     }
@@ -285,9 +306,14 @@ impl Resolver {
     ///
     /// # Errors
     /// [`InstallError::ProvidersFailed`] when every provider failed, [`InstallError::Invalid`]
-    /// or [`InstallError::StaleVersion`] when the document was refused; in all cases the
-    /// config in use is unchanged.
+    /// or [`InstallError::StaleVersion`] when the document was refused,
+    /// [`InstallError::Closed`] after [`Self::close`]; in all cases the config in use is
+    /// unchanged. Works while paused (the app asked). Offline, only the local providers
+    /// (static documents) are asked.
     pub async fn reload_config(&self) -> Result<Arc<MarketplaceConfig>, InstallError> {
+        if self.inner.life() == Life::Closed {
+            return Err(InstallError::Closed);
+        }
         refresh::refresh(&self.inner, true).await
     }
 

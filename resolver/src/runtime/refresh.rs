@@ -25,6 +25,10 @@ impl Resolver {
         if now < inner.refresh_due.load(Ordering::Relaxed) || inner.providers.is_empty() {
             return;
         }
+        if inner.life() != super::Life::Running {
+            // Paused or closed: no background refresh (resume revalidates at once).
+            return;
+        }
         if inner.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -132,6 +136,9 @@ pub(super) fn install(
         if current.source != source {
             inner.snapshot.store(Arc::new(current.with_source(source)));
         }
+        inner
+            .ready
+            .send_if_modified(|r| !std::mem::replace(r, true));
         return Ok(Arc::clone(&current.config));
     }
     let snap = Arc::new(Snapshot::build(
@@ -150,6 +157,9 @@ pub(super) fn install(
         }
     }
     inner.reconcile_probes();
+    inner
+        .ready
+        .send_if_modified(|r| !std::mem::replace(r, true));
     inner.changes.send_replace(Arc::clone(&cfg));
     Ok(cfg)
 }
