@@ -11,8 +11,8 @@
 //! to every stream, and a slow client only delays itself (the kernel's socket buffer is its
 //! buffer; a client that lags is sent the newest version, never a backlog).
 //!
-//! The answer is the router's own ([`tests`] in `tests/production.rs` compare them header for
-//! header and event for event): the same authorization and first read
+//! The answer is the router's own (`control-plane/tests/stream_path.rs` compares the raw bytes
+//! of both, header for header and event for event): the same authorization and first read
 //! ([`crate::api::open_stream`]), the same headers (the route's three, the CORS layer's, then
 //! `transfer-encoding: chunked` and `date` as hyper adds them), the same per-IP rate limit,
 //! request metrics (route label `/v1/configs/{key}/events`), open-stream gauge and DEBUG
