@@ -26,7 +26,7 @@
 //! Unknown fields are ignored, so an old app accepts a newer document; `null` counts as absent.
 //! Validation is strict about what the router needs: every error names the field
 //! ([`ConfigError::field`], `value` for the document as a whole), and an invalid document never
-//! replaces the one in use (see [`crate::Resolver`]).
+//! replaces the one in use (see `sourcegate::Resolver`).
 //!
 //! ## Limits (the same in SQL)
 //!
@@ -106,7 +106,10 @@ impl OriginKind {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The origin's index in per-origin arrays: Git 0, CDN 1 (the order `routing::route`'s
+    /// `views` take).
+    #[doc(hidden)]
+    pub fn index(self) -> usize {
         match self {
             OriginKind::Git => 0,
             OriginKind::Cdn => 1,
@@ -307,7 +310,7 @@ impl MarketplaceConfig {
     ///
     /// # Examples
     /// ```
-    /// use sourcegate::config::{MarketplaceConfig, Mode};
+    /// use sourcegate_core::config::{MarketplaceConfig, Mode};
     /// let c = MarketplaceConfig::from_json_slice(
     ///     br#"{"type":"canary","canaryPercent":10,"gitUrl":"https://g.example/r","cdnUrl":"https://c.example"}"#,
     /// ).unwrap();
