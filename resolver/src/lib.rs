@@ -22,17 +22,20 @@
 //! ```
 //!
 //! ## Layout
-//! Pure (data and a clock in, no I/O):
+//! Pure (data and a clock in, no I/O), from the `sourcegate-core` crate (`core/`), re-exported
+//! under these paths:
 //! - [`config`]: the document's JSON shape, defaults and validation.
 //! - [`bucket`]: sticky canary bucketing, a documented hash other SDKs reproduce.
 //! - [`health`]: health-check hysteresis and outlier ejection state machines.
 //! - [`routing`]: the route decision from config, bucket and origin health.
 //! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules.
-//! - `backoff`: exponential backoff with full jitter (refresh and push reconnects).
 //! - [`registry`]: checks that a body is a plugin registry or a theme list.
 //! - [`content`]: the content check a fetched body must pass ([`content::ContentCheck`]).
-//! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`],
-//!   wrapped by [`Error`].
+//!
+//! Pure, in this crate:
+//! - `backoff`: exponential backoff with full jitter (refresh and push reconnects).
+//! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`]
+//!   (from the core), wrapped by [`Error`].
 //! - [`stats`]: request counters and latency percentiles; knows nothing of telemetry.
 //!
 //! I/O:
@@ -53,24 +56,21 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod backoff;
-pub mod bucket;
 pub mod cache;
-pub mod config;
-pub mod content;
 pub mod error;
-pub mod health;
 pub mod http_cache;
 mod origin;
 pub mod probe;
 pub mod provider;
-pub mod ratelimit;
-pub mod registry;
-pub mod routing;
 mod runtime;
 pub mod stats;
 pub mod telemetry;
 pub mod tls;
-mod util;
+
+// The pure modules live in `sourcegate-core` (no I/O; it also builds for WebAssembly) and keep
+// their paths here.
+use sourcegate_core::util;
+pub use sourcegate_core::{bucket, config, content, health, ratelimit, registry, routing};
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};
 pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};

@@ -33,9 +33,9 @@ impl Bucket {
 ///
 /// # Examples
 /// ```
-/// let b = sourcegate::bucket::bucket_of("install-0001");
-/// assert!(b.0 < sourcegate::bucket::BUCKETS);
-/// assert_eq!(b, sourcegate::bucket::bucket_of("install-0001"));
+/// let b = sourcegate_core::bucket::bucket_of("install-0001");
+/// assert!(b.0 < sourcegate_core::bucket::BUCKETS);
+/// assert_eq!(b, sourcegate_core::bucket::bucket_of("install-0001"));
 /// ```
 pub fn bucket_of(install_id: &str) -> Bucket {
     // Stream prefix and id into one MurmurHash3 state: no concatenation, no allocation.

@@ -27,7 +27,7 @@
 //! Unknown fields are ignored, so an old app accepts a newer document; `null` counts as absent.
 //! Validation is strict about what the router needs: every error names the field
 //! ([`ConfigError::field`], `value` for the document as a whole), and an invalid document never
-//! replaces the one in use (see [`crate::Resolver`]).
+//! replaces the one in use (see `sourcegate::Resolver`).
 //!
 //! ## Limits (the same in SQL)
 //!
@@ -78,7 +78,8 @@ mod integrity;
 mod validate;
 mod write;
 
-pub(crate) use integrity::sha256 as integrity_sha256;
+#[doc(hidden)]
+pub use integrity::sha256 as integrity_sha256;
 pub use integrity::{Integrity, IntegrityEntry, IntegrityError};
 pub use write::{WriteRules, document_text_len, validate_for_write, validate_reason};
 
@@ -115,7 +116,10 @@ impl OriginKind {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The origin's index in per-origin arrays: Git 0, CDN 1 (the order `routing::route`'s
+    /// `views` take).
+    #[doc(hidden)]
+    pub fn index(self) -> usize {
         match self {
             OriginKind::Git => 0,
             OriginKind::Cdn => 1,
@@ -319,7 +323,7 @@ impl MarketplaceConfig {
     ///
     /// # Examples
     /// ```
-    /// use sourcegate::config::{MarketplaceConfig, Mode};
+    /// use sourcegate_core::config::{MarketplaceConfig, Mode};
     /// let c = MarketplaceConfig::from_json_slice(
     ///     br#"{"type":"canary","canaryPercent":10,"gitUrl":"https://g.example/r","cdnUrl":"https://c.example"}"#,
     /// ).unwrap();

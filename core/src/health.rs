@@ -39,7 +39,7 @@ impl HealthState {
     ///
     /// # Examples
     /// ```
-    /// use sourcegate::{config::HealthCheckSettings, health::HealthState};
+    /// use sourcegate_core::{config::HealthCheckSettings, health::HealthState};
     /// let t = HealthCheckSettings { unhealthy_threshold: 2, ..Default::default() };
     /// let mut h = HealthState::default();
     /// assert!(!h.observe(false, &t));
@@ -57,7 +57,7 @@ impl HealthState {
 
     /// Records one probe result against `threshold`, the consecutive results like this one
     /// that flip a verdict contradicting it (at least 1; what
-    /// [`crate::probe::HealthCheck::health_threshold`] returns for `success`). Returns `true`
+    /// `sourcegate::probe::HealthCheck::health_threshold` returns for `success`). Returns `true`
     /// when the verdict flipped.
     pub fn observe_with(&mut self, success: bool, threshold: usize) -> bool {
         if success == self.healthy {
@@ -123,17 +123,24 @@ impl OutlierState {
     }
 }
 
-pub(crate) fn nanos(d: Duration) -> u64 {
+/// `d` in nanoseconds, saturating at `u64::MAX` (the clock unit of this module).
+#[doc(hidden)]
+pub fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Lock-free per-origin flags the router reads on every call; written by probes and outcomes.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct HealthFlags {
-    pub(crate) healthy: AtomicBool,
-    pub(crate) ejected_until: AtomicU64,
-    pub(crate) rate_limited_until: AtomicU64,
-    pub(crate) last_failure: AtomicU64,
+pub struct HealthFlags {
+    /// Active health verdict.
+    pub healthy: AtomicBool,
+    /// End of the current ejection (ns since the epoch; 0 = none).
+    pub ejected_until: AtomicU64,
+    /// End of the current rate-limit cooldown (ns since the epoch; 0 = none).
+    pub rate_limited_until: AtomicU64,
+    /// Last failure (ns since the epoch; 0 = never).
+    pub last_failure: AtomicU64,
 }
 
 impl Default for HealthFlags {
@@ -149,7 +156,7 @@ impl Default for HealthFlags {
 
 impl HealthFlags {
     /// What the router needs, at `now`.
-    pub(crate) fn view(&self, now: u64, use_health: bool) -> crate::routing::OriginView {
+    pub fn view(&self, now: u64, use_health: bool) -> crate::routing::OriginView {
         use crate::routing::Unavailable;
         let unavailable = if self.rate_limited_until.load(Ordering::Relaxed) > now {
             Some(Unavailable::RateLimited)
@@ -168,8 +175,8 @@ impl HealthFlags {
     }
 }
 
-/// A snapshot of one origin's health, as reported by [`crate::Resolver::health`] and
-/// [`crate::probe::Prober::health`].
+/// A snapshot of one origin's health, as reported by `sourcegate::Resolver::health` and
+/// `sourcegate::probe::Prober::health`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OriginHealth {

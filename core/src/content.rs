@@ -1,4 +1,4 @@
-//! Content checks: what a fetched body must be for [`crate::Resolver::fetch`] to count it as
+//! Content checks: what a fetched body must be for `sourcegate::Resolver::fetch` to count it as
 //! served. A body that fails its check is an origin failure (an HTML error page or a captive
 //! portal answering 200, a truncated body sent without `Content-Length`): the fetch fails over
 //! to the next origin and the body is never cached.
@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 pub type CheckFn = dyn Fn(&str, &[u8]) -> Result<(), String> + Send + Sync;
 
 /// The check applied to every body an origin answers with 2xx (set with
-/// [`crate::ResolverBuilder::content_check`]).
+/// `sourcegate::ResolverBuilder::content_check`).
 #[derive(Clone, Default)]
 pub enum ContentCheck {
     /// No check: any 2xx body is served.
@@ -54,7 +54,7 @@ impl ContentCheck {
     ///
     /// # Examples
     /// ```
-    /// use sourcegate::content::ContentCheck;
+    /// use sourcegate_core::content::ContentCheck;
     /// let check = ContentCheck::custom(|_path, body| {
     ///     if body.starts_with(b"[") { Ok(()) } else { Err("not a list".into()) }
     /// });

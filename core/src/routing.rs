@@ -6,7 +6,7 @@
 //! 1. The mode gives a preferred order: `git` → Git; `cdn` → CDN; `hybrid` → `priority`;
 //!    `canary` → CDN first iff the install's bucket is below `canaryPercent × 100`.
 //! 2. The second origin is a fallback in `hybrid` mode always, in other modes when
-//!    `fallbackOnError` is on and the document has its URL. (The [`crate::Resolver`] gives a
+//!    `fallbackOnError` is on and the document has its URL. (The `sourcegate::Resolver` gives a
 //!    document with `fallbackOnError: true` and no `gitUrl` the builder's default Git URL as
 //!    its Git origin, the seed's rule; this pure function sees only the document.)
 //! 3. An origin is unavailable while rate-limited, ejected by outlier detection, or (with
@@ -131,7 +131,7 @@ pub fn preferred(config: &MarketplaceConfig, bucket: Bucket) -> (OriginKind, Rea
 ///
 /// # Examples
 /// ```
-/// use sourcegate::{bucket::Bucket, config::*, routing::*};
+/// use sourcegate_core::{bucket::Bucket, config::*, routing::*};
 /// let cfg = MarketplaceConfig::from_json_slice(
 ///     br#"{"type":"git","gitUrl":"https://g/","cdnUrl":"https://c/"}"#).unwrap();
 /// let ok = OriginView { configured: true, unavailable: None, last_failure: 0 };
@@ -182,7 +182,7 @@ pub fn route(config: &MarketplaceConfig, bucket: Bucket, views: [OriginView; 2])
 ///
 /// # Examples
 /// ```
-/// use sourcegate::{config::*, routing::url_for};
+/// use sourcegate_core::{config::*, routing::url_for};
 /// let cfg = MarketplaceConfig::from_json_slice(
 ///     br#"{"type":"cdn","gitUrl":"https://g.example/o/r/HEAD","cdnUrl":"https://c.example/"}"#).unwrap();
 /// let u = url_for(&cfg, OriginKind::Git, "/community-plugins.json").unwrap();
@@ -200,7 +200,7 @@ pub fn url_for(
             path: path.into(),
             origin: kind,
         })?;
-    crate::origin::join_path(base, path)
+    crate::util::join_path(base, path)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! }
 //! ```
 //!
-//! - **Path**: as given to [`crate::Resolver::fetch`], one leading `/` ignored (the same
+//! - **Path**: as given to `sourcegate::Resolver::fetch`, one leading `/` ignored (the same
 //!   normalisation as [`crate::routing::url_for`]: `/a.json` and `a.json` name one path, and a
 //!   document holding both is refused). Non-empty, at most
 //!   [`limits::MAX_INTEGRITY_PATH_BYTES`] bytes, no control or bidirectional formatting
@@ -17,7 +17,7 @@
 //!   base64 (RFC 4648 §4) of the 32-byte digest, padded, canonical (44 characters). Only
 //!   `sha256` is accepted, in lower case, and one digest per path.
 //! - **`size`** (required): the body's length in bytes after content decoding (what
-//!   [`crate::FetchResponse::body`] holds), an integer 0..=[`limits::MAX_INTEGRITY_SIZE`]
+//!   `sourcegate::FetchResponse::body` holds), an integer 0..=[`limits::MAX_INTEGRITY_SIZE`]
 //!   (the default body size cap, 32 MiB).
 //! - At most [`limits::MAX_INTEGRITY_ENTRIES`] paths. Unknown fields of an entry are ignored,
 //!   as for the document; `"integrity": null` is no `integrity` at all.
@@ -27,7 +27,7 @@
 //! first: `integrity` (the object, a path, an entry that is not an object), `integrity.sha256`
 //! or `integrity.size`.
 //!
-//! [`crate::Resolver::fetch`] enforces the entry of the path it fetches: a body whose size or
+//! `sourcegate::Resolver::fetch` enforces the entry of the path it fetches: a body whose size or
 //! digest differs is an origin failure (counted in `integrityFailures`), and a kept body that
 //! does not match the current document's entry is never served.
 
@@ -77,8 +77,8 @@ fn sri(digest: &[u8; 32]) -> String {
     )
 }
 
-/// SHA-256 of `body`.
-pub(crate) fn sha256(body: &[u8]) -> [u8; 32] {
+/// SHA-256 of `body` (the digest an [`IntegrityEntry`] names), for `sourcegate`'s fetch.
+pub fn sha256(body: &[u8]) -> [u8; 32] {
     Sha256::digest(body).into()
 }
 
@@ -87,7 +87,7 @@ impl IntegrityEntry {
     ///
     /// # Examples
     /// ```
-    /// use sourcegate::config::IntegrityEntry;
+    /// use sourcegate_core::config::IntegrityEntry;
     /// let e = IntegrityEntry::of(b"");
     /// assert_eq!(e.sri(), "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     /// assert!(e.check(b"").is_ok());
@@ -114,8 +114,9 @@ impl IntegrityEntry {
     }
 
     /// As [`Self::check`], for a body of `len` bytes whose digest `digest` computes (called
-    /// only when the length matches).
-    pub(crate) fn check_with(
+    /// only when the length matches; `sourcegate` passes its cached digest).
+    #[doc(hidden)]
+    pub fn check_with(
         &self,
         len: usize,
         digest: impl FnOnce() -> [u8; 32],
@@ -161,7 +162,7 @@ impl Integrity {
         self.entries.len()
     }
 
-    /// The entry for `path` as given to [`crate::Resolver::fetch`] (one leading `/` ignored).
+    /// The entry for `path` as given to `sourcegate::Resolver::fetch` (one leading `/` ignored).
     pub fn get(&self, path: &str) -> Option<&IntegrityEntry> {
         if self.entries.is_empty() {
             return None;

@@ -1,6 +1,7 @@
 //! Reading rate-limit signals from origin responses.
 //!
-//! Rules (see `shared/notes/reliability.md`):
+//! Rules (sources: RFC 9110 §10.2.3 and GitHub's "Rate limits for the REST API" page,
+//! <https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api>):
 //! - A `429`, or a `403` from a Git origin, means "rate limited" (GitHub answers either; its raw
 //!   host sends 429 without rate-limit headers).
 //! - The wait is `Retry-After` (delay-seconds or HTTP-date, RFC 9110 §10.2.3), else
@@ -9,7 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
+use http::HeaderMap;
 
 use crate::config::OriginKind;
 
@@ -30,7 +31,7 @@ pub fn is_rate_limited(kind: OriginKind, status: u16) -> bool {
 /// `now` is the wall clock used for the absolute forms. `None` when neither header is usable.
 pub fn requested_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(wait) = headers
-        .get(reqwest::header::RETRY_AFTER)
+        .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, now))
     {
@@ -51,7 +52,7 @@ pub fn requested_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> 
 /// # Examples
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use sourcegate::ratelimit::parse_retry_after;
+/// use sourcegate_core::ratelimit::parse_retry_after;
 /// assert_eq!(parse_retry_after(" 120 ", SystemTime::now()), Some(Duration::from_secs(120)));
 /// assert_eq!(parse_retry_after("soon", SystemTime::now()), None);
 /// ```
@@ -73,7 +74,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// # Examples
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use sourcegate::ratelimit::parse_ratelimit_reset;
+/// use sourcegate_core::ratelimit::parse_ratelimit_reset;
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// assert_eq!(parse_ratelimit_reset("1700000300", now), Some(Duration::from_secs(300)));
 /// assert_eq!(parse_ratelimit_reset("-1", now), None);
@@ -99,7 +100,7 @@ pub fn cooldown(requested: Option<Duration>, jitter: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use http::HeaderValue;
 
     #[test]
     fn retry_after_seconds_and_date() {

@@ -148,9 +148,9 @@ impl<'de: 'a, 'a, S: Shape> Deserialize<'de> for Entry<'a, S> {
 ///
 /// # Examples
 /// ```
-/// let n = sourcegate::registry::validate_registry(br#"[{"id":"a","repo":"o/a","name":"A"}]"#).unwrap();
+/// let n = sourcegate_core::registry::validate_registry(br#"[{"id":"a","repo":"o/a","name":"A"}]"#).unwrap();
 /// assert_eq!(n, 1);
-/// assert!(sourcegate::registry::validate_registry(br#"{"id":"a"}"#).is_err());
+/// assert!(sourcegate_core::registry::validate_registry(br#"{"id":"a"}"#).is_err());
 /// ```
 pub fn validate_registry(bytes: &[u8]) -> Result<usize, RegistryError> {
     validate_list::<Plugins>(bytes)
@@ -165,8 +165,8 @@ pub fn validate_registry(bytes: &[u8]) -> Result<usize, RegistryError> {
 /// # Examples
 /// ```
 /// let themes = br#"[{"name":"Minimal","author":"kepano","repo":"kepano/obsidian-minimal","modes":["dark","light"]}]"#;
-/// assert_eq!(sourcegate::registry::validate_theme_list(themes).unwrap(), 1);
-/// assert!(sourcegate::registry::validate_theme_list(br#"[{"id":"a","repo":"o/a"}]"#).is_err());
+/// assert_eq!(sourcegate_core::registry::validate_theme_list(themes).unwrap(), 1);
+/// assert!(sourcegate_core::registry::validate_theme_list(br#"[{"id":"a","repo":"o/a"}]"#).is_err());
 /// ```
 pub fn validate_theme_list(bytes: &[u8]) -> Result<usize, RegistryError> {
     validate_list::<Themes>(bytes)

@@ -23,7 +23,7 @@ pub struct WriteRules {
 ///
 /// # Examples
 /// ```
-/// use sourcegate::config::{validate_for_write, WriteRules};
+/// use sourcegate_core::config::{validate_for_write, WriteRules};
 /// let doc = serde_json::json!({"type": "git", "gitUrl": "http://127.0.0.1:8080/"});
 /// let err = validate_for_write(&doc, WriteRules::default()).unwrap_err();
 /// assert_eq!(err.field(), Some("gitUrl"));
