@@ -153,6 +153,8 @@ export interface Stats {
   bodyCacheCorrupt: number;
   /** 2xx bodies refused by the content check, the size cap or the read-idle timeout. */
   contentCheckFailures: number;
+  /** Bodies whose size or SHA-256 differed from the document's `integrity` entry for their path (refused 2xx bodies plus kept bodies dropped unserved); not counted in `contentCheckFailures`. */
+  integrityFailures: number;
   git: OriginStats;
   cdn: OriginStats;
   config: { version: number; source: unknown; installedAt: string; document: MarketplaceConfigDocument };

@@ -158,6 +158,7 @@ test('resolveUrl, fetch, getStats, reportOutcome (seed API)', async () => {
     assert.equal(stats.fallbacks, 1);
     assert.equal(stats.rateLimited, 1);
     assert.equal(stats.fresh + stats.revalidated + stats.stale, 0);
+    assert.equal(stats.contentCheckFailures + stats.integrityFailures, 0);
     assert.ok(stats.networkBodyBytes > 0);
     assert.equal(stats.config.version, 1);
     assert.equal(stats.installId, 'node-1');
