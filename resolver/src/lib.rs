@@ -45,7 +45,7 @@
 //!   that runs checks for a config's origins (the resolver's, or a host's own).
 //! - [`cache`]: atomic last-known-good and install-id files.
 //! - [`http_cache`]: fetched bodies kept per (origin, URL) under RFC 9111's rules, and their
-//!   persisted copies.
+//!   persisted copies (`http_cache/file.rs`: the file format and the directory cap).
 //! - [`telemetry`]: opt-in periodic reports of a stats snapshot to the control plane.
 //! - `origin`: one origin's shared runtime state and the request-path join.
 //! - `runtime`: the [`Resolver`], one file per job: `snapshot` (what the hot path reads),

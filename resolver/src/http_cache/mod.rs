@@ -17,20 +17,31 @@
 //!   directory capped in bytes (oldest files removed first). A damaged file is ignored and
 //!   counted, never an error.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
-use std::time::{Duration, SystemTime};
+//!
+//! ## Layout
+//! - `mod.rs`: the key, an entry and its freshness ([`Entry`]), the in-memory table and
+//!   [`HttpCache`] (lookup, store, the persisted copy's load and write);
+//! - `file.rs`: the persisted file format (a JSON header line with the key and a SHA-256, then
+//!   the body) and the directory's size cap.
 
-use base64::Engine as _;
+mod file;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
+use std::time::SystemTime;
+
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http_cache_semantics::{AfterResponse, BeforeRequest, CacheOptions, CachePolicy};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::config::OriginKind;
+use file::{FILE_SUFFIX, LoadError, decode_file, encode_file, enforce_cap};
 
 /// Where the body of a [`crate::FetchResponse`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -100,10 +111,6 @@ fn prune_interned() {
     }
 }
 
-/// Files of the body cache end with this.
-const FILE_SUFFIX: &str = ".body";
-/// First line of a body-cache file.
-const MAGIC: &[u8] = b"sourcegate-body 1\n";
 /// At most this many entries are kept in memory (an app fetches a handful of paths).
 const MAX_MEMORY_ENTRIES: usize = 64;
 
@@ -284,121 +291,6 @@ impl Entry {
     }
 }
 
-/// The header of a persisted entry (one JSON line, then the body bytes).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileMeta {
-    origin: OriginKind,
-    url: String,
-    status: u16,
-    /// When the response was received, ms since the Unix epoch.
-    response_time_ms: u64,
-    headers: Vec<(String, String)>,
-    body_len: u64,
-    /// Base64 SHA-256 of the body.
-    body_sha256: String,
-}
-
-fn sha256_b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
-}
-
-/// Why a persisted file was not used.
-#[derive(Debug)]
-pub(crate) enum LoadError {
-    /// No file for this key.
-    Absent,
-    /// A file that cannot be read back (the reason, for the log).
-    Damaged(String),
-}
-
-fn encode_file(key: &Key, e: &Entry) -> Vec<u8> {
-    let meta = FileMeta {
-        origin: key.origin,
-        url: key.url.clone(),
-        status: e.status,
-        response_time_ms: e
-            .response_time
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0),
-        headers: e
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        body_len: e.body.len() as u64,
-        body_sha256: sha256_b64(&e.body),
-    };
-    let mut out = Vec::with_capacity(e.body.len() + 1024);
-    out.extend_from_slice(MAGIC);
-    // Serialising a struct of strings and numbers cannot fail.
-    let _ = serde_json::to_writer(&mut out, &meta);
-    out.push(b'\n');
-    out.extend_from_slice(&e.body);
-    out
-}
-
-fn decode_file(key: &Key, bytes: Vec<u8>) -> Result<Entry, String> {
-    let rest = bytes
-        .strip_prefix(MAGIC)
-        .ok_or("not a body-cache file (bad first line)")?;
-    let nl = rest
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or("no header line")?;
-    let meta: FileMeta =
-        serde_json::from_slice(&rest[..nl]).map_err(|e| format!("bad header: {e}"))?;
-    if meta.origin != key.origin || meta.url != key.url {
-        return Err(format!(
-            "file holds {} {}, not this key",
-            meta.origin, meta.url
-        ));
-    }
-    let body = &rest[nl + 1..];
-    if body.len() as u64 != meta.body_len || sha256_b64(body) != meta.body_sha256 {
-        return Err("body does not match its length or SHA-256".into());
-    }
-    let mut headers = HeaderMap::new();
-    for (k, v) in &meta.headers {
-        let (Ok(k), Ok(v)) = (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v)) else {
-            return Err(format!("bad header {k}"));
-        };
-        headers.append(k, v);
-    }
-    let response_time = SystemTime::UNIX_EPOCH + Duration::from_millis(meta.response_time_ms);
-    let body = intern(Bytes::copy_from_slice(body));
-    Entry::from_response(&key.url, meta.status, headers, body, response_time)
-        .ok_or_else(|| "stored response is not storable".into())
-}
-
-/// Removes the oldest body files until the directory holds at most `max_bytes`.
-fn enforce_cap(dir: &Path, max_bytes: u64) -> std::io::Result<()> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        if !e.file_name().to_string_lossy().ends_with(FILE_SUFFIX) {
-            continue;
-        }
-        let m = e.metadata()?;
-        files.push((
-            m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            m.len(),
-            e.path(),
-        ));
-    }
-    let mut total: u64 = files.iter().map(|f| f.1).sum();
-    files.sort_by_key(|f| f.0);
-    for (_, len, path) in files {
-        if total <= max_bytes {
-            break;
-        }
-        std::fs::remove_file(&path)?;
-        total = total.saturating_sub(len);
-    }
-    Ok(())
-}
-
 struct Memory {
     entries: HashMap<Key, (u64, Arc<Entry>)>,
     /// Keys whose persisted file was already looked for (read once per run).
@@ -553,227 +445,5 @@ impl HttpCache {
         let path = dir.join(key.file_name());
         let _guard = self.write_lock.lock().await;
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn max_age_gives_freshness_then_a_conditional_request() {
-        let url = "http://127.0.0.1:1/community-plugins.json";
-        let t0 = SystemTime::now();
-        let e = Entry::from_response(
-            url,
-            200,
-            headers(&[("cache-control", "max-age=300"), ("etag", "\"abc\"")]),
-            Bytes::from_static(b"[]"),
-            t0,
-        )
-        .unwrap();
-        assert!(matches!(
-            e.lookup(url, t0 + Duration::from_secs(299)),
-            Lookup::Fresh
-        ));
-        match e.lookup(url, t0 + Duration::from_secs(301)) {
-            Lookup::Revalidate(h) => {
-                assert_eq!(
-                    h,
-                    vec![(
-                        http::header::IF_NONE_MATCH,
-                        HeaderValue::from_static("\"abc\"")
-                    )]
-                );
-            }
-            _ => panic!("stale entry must revalidate"),
-        }
-        // A 304 with the same strong validator renews the entry (RFC 9111 §4.3.4).
-        let t1 = t0 + Duration::from_secs(301);
-        let renewed = e
-            .after_not_modified(
-                url,
-                &headers(&[("etag", "\"abc\""), ("cache-control", "max-age=300")]),
-                t1,
-            )
-            .unwrap();
-        assert!(matches!(
-            renewed.lookup(url, t1 + Duration::from_secs(10)),
-            Lookup::Fresh
-        ));
-        assert_eq!(renewed.body, e.body);
-        // A 304 naming another validator does not select it.
-        assert!(
-            e.after_not_modified(url, &headers(&[("etag", "\"other\"")]), t1)
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn age_counts_against_max_age_and_no_store_is_not_kept() {
-        let url = "http://127.0.0.1:1/a.json";
-        let t0 = SystemTime::now();
-        let aged = Entry::from_response(
-            url,
-            200,
-            headers(&[
-                ("cache-control", "public, max-age=300"),
-                ("age", "300"),
-                ("etag", "\"x\""),
-            ]),
-            Bytes::from_static(b"{}"),
-            t0,
-        )
-        .unwrap();
-        assert!(matches!(aged.lookup(url, t0), Lookup::Revalidate(_)));
-        assert!(
-            Entry::from_response(
-                url,
-                200,
-                headers(&[("cache-control", "no-store")]),
-                Bytes::new(),
-                t0
-            )
-            .is_none()
-        );
-        let no_cache = Entry::from_response(
-            url,
-            200,
-            headers(&[
-                ("cache-control", "no-cache"),
-                ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
-            ]),
-            Bytes::new(),
-            t0,
-        )
-        .unwrap();
-        match no_cache.lookup(url, t0) {
-            Lookup::Revalidate(h) => assert_eq!(h[0].0, http::header::IF_MODIFIED_SINCE),
-            _ => panic!("no-cache must revalidate"),
-        }
-        let must = Entry::from_response(
-            url,
-            200,
-            headers(&[("cache-control", "max-age=1, must-revalidate")]),
-            Bytes::new(),
-            t0,
-        )
-        .unwrap();
-        assert!(!must.may_serve_stale());
-        assert!(no_cache.may_serve_stale());
-    }
-
-    #[test]
-    fn equal_bodies_share_one_copy() {
-        let a = intern(Bytes::from_static(b"[1,2,3] shared"));
-        let b = intern(Bytes::from(b"[1,2,3] shared".to_vec()));
-        assert_eq!(a.as_ptr(), b.as_ptr());
-        // Same length, other bytes: not shared.
-        let c = intern(Bytes::from_static(b"[1,2,4] shared"));
-        assert_ne!(c.as_ptr(), a.as_ptr());
-        assert_eq!(&c[..], b"[1,2,4] shared");
-    }
-
-    #[test]
-    fn persisted_files_round_trip_and_refuse_another_key_or_damage() {
-        let url: Url = "http://127.0.0.1:1/p.json".parse().unwrap();
-        let key = Key::new(OriginKind::Git, &url);
-        let e = Entry::from_response(
-            url.as_str(),
-            200,
-            headers(&[("cache-control", "max-age=300"), ("etag", "\"e\"")]),
-            Bytes::from_static(b"[1,2,3]"),
-            SystemTime::now(),
-        )
-        .unwrap();
-        let bytes = encode_file(&key, &e);
-        let back = decode_file(&key, bytes.clone()).unwrap();
-        assert_eq!(back.body, e.body);
-        assert!(matches!(
-            back.lookup(url.as_str(), SystemTime::now()),
-            Lookup::Fresh
-        ));
-        let other = Key::new(OriginKind::Cdn, &url);
-        assert!(decode_file(&other, bytes.clone()).is_err());
-        let mut flipped = bytes.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        assert!(decode_file(&key, flipped).is_err());
-        assert!(decode_file(&key, bytes[..bytes.len() - 1].to_vec()).is_err());
-        assert!(decode_file(&key, b"garbage".to_vec()).is_err());
-    }
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Store(usize, u8),
-        Get(usize),
-        Remove(usize),
-        Restart,
-    }
-
-    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
-        use proptest::prelude::*;
-        prop_oneof![
-            (0..6usize, any::<u8>()).prop_map(|(k, b)| Op::Store(k, b)),
-            (0..6usize).prop_map(Op::Get),
-            (0..6usize).prop_map(Op::Remove),
-            Just(Op::Restart),
-        ]
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
-        /// A kept body is only ever served for the (origin, URL) it was stored under, in
-        /// memory and across restarts from the persisted files.
-        #[test]
-        fn a_kept_body_is_never_served_for_another_key(ops in proptest::collection::vec(op(), 1..40)) {
-            let keys: Vec<Key> = [OriginKind::Git, OriginKind::Cdn]
-                .into_iter()
-                .flat_map(|o| {
-                    ["http://127.0.0.1:1/a.json", "http://127.0.0.1:1/a.json?x", "http://127.0.0.1:1/b/a.json"]
-                        .map(move |u| Key::new(o, &u.parse().unwrap()))
-                })
-                .collect();
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let dir = tempfile::tempdir().unwrap();
-            rt.block_on(async {
-                let mut cache = HttpCache::new(Some(dir.path().to_path_buf()), 1 << 20);
-                let mut model: HashMap<usize, Vec<u8>> = HashMap::new();
-                for op in ops {
-                    match op {
-                        Op::Store(k, b) => {
-                            let body = format!("[{b},\"{}\"]", keys[k].url).into_bytes();
-                            let e = Entry::from_response(
-                                &keys[k].url,
-                                200,
-                                headers(&[("cache-control", "max-age=300")]),
-                                Bytes::from(body.clone()),
-                                SystemTime::now(),
-                            ).unwrap();
-                            cache.store(keys[k].clone(), Arc::new(e), true).await;
-                            model.insert(k, body);
-                        }
-                        Op::Get(k) => {
-                            let (got, damaged) = cache.get(&keys[k]).await;
-                            assert!(damaged.is_none());
-                            assert_eq!(got.map(|e| e.body.to_vec()), model.get(&k).cloned(), "key {k}");
-                        }
-                        Op::Remove(k) => {
-                            cache.remove(&keys[k]).await;
-                            model.remove(&k);
-                        }
-                        Op::Restart => cache = HttpCache::new(Some(dir.path().to_path_buf()), 1 << 20),
-                    }
-                }
-            });
-        }
     }
 }
