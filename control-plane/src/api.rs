@@ -287,32 +287,41 @@ async fn store(
     Ok(v)
 }
 
+/// The prologue of both admin writes: an admin's transaction ([`admin_tx`]), then the key and
+/// the JSON body (their extraction errors, in that order), neither holding a NUL
+/// (`bad_request`: PostgreSQL text cannot store one). `reason` reads the body's reason.
+async fn admin_write<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: Result<extract::Path<String>, AppError>,
+    body: Result<extract::Json<T>, AppError>,
+    reason: impl Fn(&T) -> Option<&str>,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, String, T), AppError> {
+    let (_ctx, tx) = admin_tx(state, headers).await?;
+    let extract::Path(key) = path?;
+    let extract::Json(body) = body?;
+    extract::no_nul("key", &key)?;
+    extract::no_nul("reason", reason(&body).unwrap_or_default())?;
+    Ok((tx, key, body))
+}
+
 /// `PUT /v1/configs/{key}` (admin).
 #[utoipa::path(put, path = "/v1/configs/{key}", request_body = PutConfig, security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key"),
            ("If-Match" = Option<String>, Header, description = "expected current ETag (`\"N\"`), as `expectedVersion`")),
     responses(
         (status = 200, description = "the new version", body = crate::db::ConfigView),
-        crate::openapi::BadRequest,
-        crate::openapi::Unauthorized,
-        crate::openapi::Forbidden,
-        crate::openapi::Conflict,
-        crate::openapi::PayloadTooLarge,
-        crate::openapi::UnsupportedMediaType,
-        crate::openapi::InvalidConfig,
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::WriteErrors))]
 pub(crate) async fn put_config(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
     headers: HeaderMap,
     body: Result<extract::Json<PutConfig>, AppError>,
 ) -> Result<Response, AppError> {
-    let (_ctx, tx) = admin_tx(&state, &headers).await?;
-    let extract::Path(key) = path?;
-    let extract::Json(body) = body?;
-    extract::no_nul("key", &key)?;
-    extract::no_nul("reason", body.reason.as_deref().unwrap_or_default())?;
+    let (tx, key, body) = admin_write(&state, &headers, path, body, |b: &PutConfig| {
+        b.reason.as_deref()
+    })
+    .await?;
     let if_match = match headers.get(header::IF_MATCH) {
         Some(h) => Some(
             h.to_str()
@@ -395,27 +404,18 @@ pub struct Rollback {
     params(("key" = String, Path, description = "configuration key")),
     responses(
         (status = 200, description = "the new version (the old document, re-recorded)", body = crate::db::ConfigView),
-        crate::openapi::BadRequest,
-        crate::openapi::Unauthorized,
-        crate::openapi::Forbidden,
         (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
-        crate::openapi::Conflict,
-        crate::openapi::PayloadTooLarge,
-        crate::openapi::UnsupportedMediaType,
-        crate::openapi::InvalidConfig,
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::WriteErrors))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,
     headers: HeaderMap,
     body: Result<extract::Json<Rollback>, AppError>,
 ) -> Result<Response, AppError> {
-    let (_ctx, mut tx) = admin_tx(&state, &headers).await?;
-    let extract::Path(key) = path?;
-    let extract::Json(body) = body?;
-    extract::no_nul("key", &key)?;
-    extract::no_nul("reason", body.reason.as_deref().unwrap_or_default())?;
+    let (mut tx, key, body) = admin_write(&state, &headers, path, body, |b: &Rollback| {
+        b.reason.as_deref()
+    })
+    .await?;
     let value = db::value_at_version(&mut tx, &key, body.to_version)
         .await
         .map_err(|e| AppError::from_db(e, false))?

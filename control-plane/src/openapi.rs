@@ -95,6 +95,32 @@ error_responses! {
     Unavailable = 503;
 }
 
+/// The errors both admin writes (`PUT /v1/configs/{key}` and its rollback) answer, described
+/// once: 400, 401, 403, 409, 413, 415, 422, 429 and 503, each the types above.
+pub(crate) struct WriteErrors;
+
+impl utoipa::IntoResponses for WriteErrors {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        [
+            BadRequest::responses(),
+            Unauthorized::responses(),
+            Forbidden::responses(),
+            Conflict::responses(),
+            PayloadTooLarge::responses(),
+            UnsupportedMediaType::responses(),
+            InvalidConfig::responses(),
+            RateLimited::responses(),
+            Unavailable::responses(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// The OpenAPI document (OpenAPI 3.1, JSON Schema 2020-12 bodies).
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()

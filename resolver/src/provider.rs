@@ -379,6 +379,15 @@ struct Envelope {
     value: serde_json::Value,
 }
 
+impl From<Envelope> for RawDocument {
+    fn from(env: Envelope) -> RawDocument {
+        RawDocument {
+            value: env.value,
+            version: Some(env.version),
+        }
+    }
+}
+
 /// Reads the control plane's native API: `GET /v1/configs/{key}` with `If-None-Match`, so an
 /// unchanged config costs a 304 and no parse, and `GET /v1/configs/{key}/events` (SSE) for push.
 #[derive(Debug)]
@@ -457,13 +466,7 @@ impl ControlPlaneProvider {
         if let Some(etag) = etag {
             req = req.header(IF_NONE_MATCH, etag);
         }
-        if let Some(t) = &self.token {
-            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let resp = req.send().await.map_err(|source| ProviderError::Http {
-            provider: P,
-            source,
-        })?;
+        let resp = self.send(req).await?;
         let status = resp.status().as_u16();
         if status == 304 {
             return Ok(Fetched::NotModified);
@@ -484,10 +487,19 @@ impl ControlPlaneProvider {
         if let Ok(mut slot) = self.etag.lock() {
             *slot = new_etag;
         }
-        Ok(Fetched::Document(RawDocument {
-            value: env.value,
-            version: Some(env.version),
-        }))
+        Ok(Fetched::Document(env.into()))
+    }
+
+    /// Sends `req` with the bearer token, if any.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+        let req = match &self.token {
+            Some(t) => req.header(AUTHORIZATION, format!("Bearer {t}")),
+            None => req,
+        };
+        req.send().await.map_err(|source| ProviderError::Http {
+            provider: "control-plane",
+            source,
+        })
     }
 
     /// Forgets the stored ETag, so the next fetch gets a full document.
@@ -509,13 +521,7 @@ impl ControlPlaneProvider {
         if let Some(v) = after_version {
             req = req.header("Last-Event-ID", v.to_string());
         }
-        if let Some(t) = &self.token {
-            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let resp = req.send().await.map_err(|source| ProviderError::Http {
-            provider: P,
-            source,
-        })?;
+        let resp = self.send(req).await?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(ProviderError::Status {
@@ -531,10 +537,7 @@ impl ControlPlaneProvider {
                 match ev {
                     Ok(ev) if ev.event == "config" => Some(
                         serde_json::from_str::<Envelope>(&ev.data)
-                            .map(|env| RawDocument {
-                                value: env.value,
-                                version: Some(env.version),
-                            })
+                            .map(RawDocument::from)
                             .map_err(|e| decode(P, e)),
                     ),
                     Ok(_) => None,
