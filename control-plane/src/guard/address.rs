@@ -3,10 +3,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use std::sync::LazyLock;
+
+use ipnet::{IpNet, Ipv6Net};
+use serde::Deserialize;
 
 /// A special-purpose block that makes an address non-global.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct SpecialRange {
     /// The block in CIDR notation, e.g. `127.0.0.0/8`.
     pub prefix: &'static str,
@@ -30,147 +33,64 @@ const fn range(prefix: &'static str, name: &'static str, source: &'static str) -
     }
 }
 
-const fn v4(a: u8, b: u8, c: u8, d: u8, len: u8) -> Ipv4Net {
-    Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), len)
-}
-
 const fn v6(segments: [u16; 8], len: u8) -> Ipv6Net {
     let [a, b, c, d, e, f, g, h] = segments;
     Ipv6Net::new_assert(Ipv6Addr::new(a, b, c, d, e, f, g, h), len)
 }
 
-/// IPv4 blocks that are refused: the IANA IPv4 Special-Purpose Address Registry entries that are
-/// not globally reachable, plus multicast.
-const REFUSED_V4: &[(Ipv4Net, SpecialRange)] = &[
-    (
-        v4(0, 0, 0, 0, 8),
-        range("0.0.0.0/8", "this network", "RFC 791"),
-    ),
-    (
-        v4(10, 0, 0, 0, 8),
-        range("10.0.0.0/8", "private use", "RFC 1918"),
-    ),
-    (
-        v4(100, 64, 0, 0, 10),
-        range("100.64.0.0/10", "shared address space", "RFC 6598"),
-    ),
-    (
-        v4(127, 0, 0, 0, 8),
-        range("127.0.0.0/8", "loopback", "RFC 1122"),
-    ),
-    (
-        v4(169, 254, 0, 0, 16),
-        range("169.254.0.0/16", "link local", "RFC 3927"),
-    ),
-    (
-        v4(172, 16, 0, 0, 12),
-        range("172.16.0.0/12", "private use", "RFC 1918"),
-    ),
-    (
-        v4(192, 0, 0, 0, 24),
-        range("192.0.0.0/24", "IETF protocol assignments", "RFC 6890"),
-    ),
-    (
-        v4(192, 0, 2, 0, 24),
-        range("192.0.2.0/24", "documentation (TEST-NET-1)", "RFC 5737"),
-    ),
-    (
-        v4(192, 88, 99, 0, 24),
-        range(
-            "192.88.99.0/24",
-            "deprecated 6to4 relay anycast",
-            "RFC 7526",
-        ),
-    ),
-    (
-        v4(192, 168, 0, 0, 16),
-        range("192.168.0.0/16", "private use", "RFC 1918"),
-    ),
-    (
-        v4(198, 18, 0, 0, 15),
-        range("198.18.0.0/15", "benchmarking", "RFC 2544"),
-    ),
-    (
-        v4(198, 51, 100, 0, 24),
-        range("198.51.100.0/24", "documentation (TEST-NET-2)", "RFC 5737"),
-    ),
-    (
-        v4(203, 0, 113, 0, 24),
-        range("203.0.113.0/24", "documentation (TEST-NET-3)", "RFC 5737"),
-    ),
-    (
-        v4(224, 0, 0, 0, 4),
-        range("224.0.0.0/4", "multicast", "RFC 5771"),
-    ),
-    (
-        v4(240, 0, 0, 0, 4),
-        range(
-            "240.0.0.0/4",
-            "reserved (includes limited broadcast)",
-            "RFC 1112, RFC 919",
-        ),
-    ),
-];
+/// The refused blocks, read once from `special_ranges.json` (embedded at build time): `v4`, the
+/// IANA IPv4 Special-Purpose Address Registry entries that are not globally reachable, plus
+/// multicast; `v6`, IPv6 blocks refused with a name (the message says which); the rest of the
+/// space outside [`GLOBAL_UNICAST_V6`] is refused as [`OUTSIDE_GLOBAL_UNICAST`]. Each entry is
+/// `{prefix, name, source}` ([`SpecialRange`]); the prefix is parsed into the block matched.
+/// `Err` (a table that does not parse, which the tests rule out) refuses every address.
+static REFUSED: LazyLock<Result<Tables, String>> = LazyLock::new(|| {
+    let raw: RawTables = serde_json::from_str(include_str!("special_ranges.json"))
+        .map_err(|e| format!("special_ranges.json: {e}"))?;
+    let parse = |r: SpecialRange| -> Result<(IpNet, SpecialRange), String> {
+        let net: IpNet = r
+            .prefix
+            .parse()
+            .map_err(|e| format!("special_ranges.json: {}: {e}", r.prefix))?;
+        Ok((net, r))
+    };
+    Ok(Tables {
+        v4: raw.v4.into_iter().map(parse).collect::<Result<_, _>>()?,
+        v6: raw.v6.into_iter().map(parse).collect::<Result<_, _>>()?,
+    })
+});
+
+/// `special_ranges.json` as written.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
+struct RawTables {
+    v4: Vec<SpecialRange>,
+    v6: Vec<SpecialRange>,
+}
+
+/// The refused blocks with their parsed prefixes.
+struct Tables {
+    v4: Vec<(IpNet, SpecialRange)>,
+    v6: Vec<(IpNet, SpecialRange)>,
+}
+
+/// What every address is refused as when the table did not parse (fail closed).
+const TABLE_UNREADABLE: SpecialRange = range(
+    "any",
+    "special-range table unreadable",
+    "control-plane/src/guard/special_ranges.json",
+);
+
+/// The first block of `table` holding `ip`.
+fn find(table: &[(IpNet, SpecialRange)], ip: IpAddr) -> Option<&SpecialRange> {
+    table
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, r)| r)
+}
 
 /// Global unicast: the only IPv6 space considered (RFC 4291 §2.4, IANA IPv6 Address Space).
 const GLOBAL_UNICAST_V6: Ipv6Net = v6([0x2000, 0, 0, 0, 0, 0, 0, 0], 3);
-
-/// IPv6 blocks refused with a name (the message says which); the rest of the space outside
-/// [`GLOBAL_UNICAST_V6`] is refused as [`OUTSIDE_GLOBAL_UNICAST`].
-const REFUSED_V6: &[(Ipv6Net, SpecialRange)] = &[
-    (
-        v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
-        range("::/128", "unspecified", "RFC 4291"),
-    ),
-    (
-        v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
-        range("::1/128", "loopback", "RFC 4291"),
-    ),
-    (
-        v6([0, 0, 0, 0, 0, 0, 0, 0], 96),
-        range("::/96", "deprecated IPv4-compatible", "RFC 4291 §2.5.5.1"),
-    ),
-    (
-        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
-        range(
-            "64:ff9b:1::/48",
-            "local-use IPv4/IPv6 translation",
-            "RFC 8215",
-        ),
-    ),
-    (
-        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
-        range("100::/64", "discard-only", "RFC 6666"),
-    ),
-    (
-        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
-        range("2001:db8::/32", "documentation", "RFC 3849"),
-    ),
-    (
-        v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
-        range("2001::/23", "IETF protocol assignments", "RFC 2928"),
-    ),
-    (
-        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
-        range("3fff::/20", "documentation", "RFC 9637"),
-    ),
-    (
-        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
-        range("fc00::/7", "unique local", "RFC 4193"),
-    ),
-    (
-        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
-        range("fe80::/10", "link-local unicast", "RFC 4291"),
-    ),
-    (
-        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
-        range("fec0::/10", "deprecated site-local", "RFC 3879"),
-    ),
-    (
-        v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),
-        range("ff00::/8", "multicast", "RFC 4291"),
-    ),
-];
 
 /// Any other IPv6 address outside `2000::/3`.
 const OUTSIDE_GLOBAL_UNICAST: SpecialRange = range(
@@ -201,10 +121,10 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
 }
 
 fn refused_v4(ip: Ipv4Addr) -> Option<&'static SpecialRange> {
-    REFUSED_V4
-        .iter()
-        .find(|(net, _)| net.contains(&ip))
-        .map(|(_, r)| r)
+    match &*REFUSED {
+        Ok(t) => find(&t.v4, IpAddr::V4(ip)),
+        Err(_) => Some(&TABLE_UNREADABLE),
+    }
 }
 
 /// The special-purpose block that makes `ip` non-global, or `None` when `ip` is a globally
@@ -226,8 +146,13 @@ pub fn refused_range(ip: IpAddr) -> Option<&'static SpecialRange> {
             if !carried.is_empty() {
                 return carried.into_iter().find_map(refused_v4);
             }
-            if let Some((_, r)) = REFUSED_V6.iter().find(|(net, _)| net.contains(&v6)) {
-                return Some(r);
+            match &*REFUSED {
+                Ok(t) => {
+                    if let Some(r) = find(&t.v6, IpAddr::V6(v6)) {
+                        return Some(r);
+                    }
+                }
+                Err(_) => return Some(&TABLE_UNREADABLE),
             }
             (!GLOBAL_UNICAST_V6.contains(&v6)).then_some(&OUTSIDE_GLOBAL_UNICAST)
         }
@@ -242,6 +167,19 @@ pub fn is_global(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The embedded table parses, each family holds only its own blocks, and every prefix is
+    /// written as its network (no host bits), so the message names the block matched.
+    #[test]
+    fn special_range_table_parses() {
+        let t = REFUSED.as_ref().expect("special_ranges.json parses");
+        assert_eq!((t.v4.len(), t.v6.len()), (15, 12));
+        for (net, r) in t.v4.iter().chain(&t.v6) {
+            assert_eq!(net.trunc().to_string(), r.prefix);
+        }
+        assert!(t.v4.iter().all(|(n, _)| matches!(n, IpNet::V4(_))));
+        assert!(t.v6.iter().all(|(n, _)| matches!(n, IpNet::V6(_))));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -43,10 +43,11 @@
 //! DNS) in a connector layer, before any socket is opened. [`OutboundGuard::pinned_client`]
 //! also pins the connection to the address it checked, so a second DNS answer cannot differ.
 //!
-//!
 //! # Layout
 //! - `address`: the pure classification of an address ([`refused_range`], [`is_global`]) over
 //!   the special-purpose tables;
+//! - `special_ranges.json`: those tables (`prefix`, `name`, `source` per block), embedded at
+//!   build time;
 //! - `client`: [`OutboundGuard`] (the check, the remembered refusals, name resolution) and the
 //!   `reqwest` clients that enforce it.
 //!
