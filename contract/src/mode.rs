@@ -26,38 +26,28 @@ pub struct ModeInfo {
     pub priority: [&'static str; 2],
 }
 
+/// One row of [`MODES`]: id, label, document `type`, `priority`.
+const fn mode(
+    id: &'static str,
+    label: &'static str,
+    doc_type: &'static str,
+    priority: [&'static str; 2],
+) -> ModeInfo {
+    ModeInfo {
+        id,
+        label,
+        doc_type,
+        priority,
+    }
+}
+
 /// Every mode, in the order the console offers them.
 pub const MODES: [ModeInfo; 5] = [
-    ModeInfo {
-        id: "git",
-        label: "Git",
-        doc_type: "git",
-        priority: ["git", "cdn"],
-    },
-    ModeInfo {
-        id: "cdn",
-        label: "CDN",
-        doc_type: "cdn",
-        priority: ["cdn", "git"],
-    },
-    ModeInfo {
-        id: "hybrid-cdn-git",
-        label: "Hybrid CDN→Git",
-        doc_type: "hybrid",
-        priority: ["cdn", "git"],
-    },
-    ModeInfo {
-        id: "hybrid-git-cdn",
-        label: "Hybrid Git→CDN",
-        doc_type: "hybrid",
-        priority: ["git", "cdn"],
-    },
-    ModeInfo {
-        id: "canary",
-        label: "Canary",
-        doc_type: "canary",
-        priority: ["cdn", "git"],
-    },
+    mode("git", "Git", "git", ["git", "cdn"]),
+    mode("cdn", "CDN", "cdn", ["cdn", "git"]),
+    mode("hybrid-cdn-git", "Hybrid CDN→Git", "hybrid", ["cdn", "git"]),
+    mode("hybrid-git-cdn", "Hybrid Git→CDN", "hybrid", ["git", "cdn"]),
+    mode("canary", "Canary", "canary", ["cdn", "git"]),
 ];
 
 /// The document `type` values, without aliases.

@@ -449,6 +449,20 @@ struct Prepared {
     select: String,
 }
 
+impl Prepared {
+    /// Runs `stmt` as the caller ([`run`]) and answers as `Prefer` asks ([`respond`]; `created`:
+    /// 201, for an insert).
+    async fn execute(
+        &self,
+        state: &AppState,
+        stmt: Statement,
+        created: bool,
+    ) -> Result<Response, RestError> {
+        let w = run(state, &self.ctx, self.t, stmt, &self.select, self.single).await?;
+        respond(self.t, &self.p, w, created, self.single)
+    }
+}
+
 /// The checks shared by `PATCH`, `POST` and `DELETE`, in PostgREST's order: key and JWT, the
 /// `Content-Profile`, the body's media type (`has_body`), the table, `Prefer` (`insert` allows
 /// `resolution=`), no read options, the object media type and `select=`.
@@ -496,14 +510,8 @@ pub(crate) async fn update_table(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let Prepared {
-        q,
-        ctx,
-        t,
-        p,
-        single,
-        select,
-    } = prepare(&state, &table, raw.as_deref(), &headers, false, true).await?;
+    let pr = prepare(&state, &table, raw.as_deref(), &headers, false, true).await?;
+    let (q, t, p) = (&pr.q, pr.t, &pr.p);
     let serde_json::Value::Object(obj) = parse_body(&body)? else {
         return Err(RestError::new(
             StatusCode::BAD_REQUEST,
@@ -511,7 +519,7 @@ pub(crate) async fn update_table(
             "Invalid body: an update takes one JSON object of the columns to set",
         ));
     };
-    let cols: Vec<&'static str> = match param(&q, "columns") {
+    let cols: Vec<&'static str> = match param(q, "columns") {
         Some(v) => column_list(t, v, unknown_column)?,
         None => obj
             .keys()
@@ -519,7 +527,7 @@ pub(crate) async fn update_table(
             .collect::<Result<_, _>>()?,
     };
     let mut params = vec![body_text(&serde_json::Value::Object(obj))];
-    let conds = filters(t, &q, &mut params)?;
+    let conds = filters(t, q, &mut params)?;
     if conds.is_empty() {
         return Err(requires_where("UPDATE"));
     }
@@ -527,7 +535,7 @@ pub(crate) async fn update_table(
         // PostgREST: an empty update changes nothing and answers as for zero rows.
         return respond(
             t,
-            &p,
+            p,
             Written {
                 json: "[]".into(),
                 count: 0,
@@ -558,20 +566,16 @@ pub(crate) async fn update_table(
             t.name
         )
     });
-    let w = run(
+    pr.execute(
         &state,
-        &ctx,
-        t,
         Statement {
             mutation,
             old_keys: old,
             params,
         },
-        &select,
-        single,
+        false,
     )
-    .await?;
-    respond(t, &p, w, false, single)
+    .await
 }
 
 /// The JSON text of a body value, as PostgreSQL's `json` input reads it.
@@ -589,14 +593,8 @@ pub(crate) async fn insert_table(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let Prepared {
-        q,
-        ctx,
-        t,
-        p,
-        single,
-        select,
-    } = prepare(&state, &table, raw.as_deref(), &headers, true, true).await?;
+    let pr = prepare(&state, &table, raw.as_deref(), &headers, true, true).await?;
+    let (q, t, p) = (&pr.q, pr.t, &pr.p);
     let rows = match parse_body(&body)? {
         serde_json::Value::Array(rows) => rows,
         obj @ serde_json::Value::Object(_) => vec![obj],
@@ -621,7 +619,7 @@ pub(crate) async fn insert_table(
             }
         }
     }
-    let cols: Vec<&'static str> = match param(&q, "columns") {
+    let cols: Vec<&'static str> = match param(q, "columns") {
         Some(v) => column_list(t, v, unknown_column)?,
         None => {
             let first: Vec<&String> = objects
@@ -659,7 +657,7 @@ pub(crate) async fn insert_table(
         t = t.name
     );
     if let Some(res) = p.resolution {
-        let conflict = match param(&q, "on_conflict") {
+        let conflict = match param(q, "on_conflict") {
             Some(v) => column_list(t, v, no_such_column)?,
             None => vec!["id"],
         };
@@ -689,20 +687,16 @@ pub(crate) async fn insert_table(
     }
     mutation.push_str(&format!(" RETURNING public.\"{}\".*", t.name));
     let params = vec![body_text(&serde_json::Value::Array(rows))];
-    let w = run(
+    pr.execute(
         &state,
-        &ctx,
-        t,
         Statement {
             mutation,
             old_keys: None,
             params,
         },
-        &select,
-        single,
+        true,
     )
-    .await?;
-    respond(t, &p, w, true, single)
+    .await
 }
 
 /// `DELETE /rest/v1/{table}?<filters>`: deletes the rows the filters (and RLS) select. 204, or
@@ -714,16 +708,10 @@ pub(crate) async fn delete_table(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, RestError> {
-    let Prepared {
-        q,
-        ctx,
-        t,
-        p,
-        single,
-        select,
-    } = prepare(&state, &table, raw.as_deref(), &headers, false, false).await?;
+    let pr = prepare(&state, &table, raw.as_deref(), &headers, false, false).await?;
+    let (q, t) = (&pr.q, pr.t);
     let mut params = Vec::new();
-    let conds = filters(t, &q, &mut params)?;
+    let conds = filters(t, q, &mut params)?;
     if conds.is_empty() {
         return Err(requires_where("DELETE"));
     }
@@ -732,20 +720,16 @@ pub(crate) async fn delete_table(
         conds.join(" AND "),
         t = t.name
     );
-    let w = run(
+    pr.execute(
         &state,
-        &ctx,
-        t,
         Statement {
             mutation,
             old_keys: None,
             params,
         },
-        &select,
-        single,
+        false,
     )
-    .await?;
-    respond(t, &p, w, false, single)
+    .await
 }
 
 #[cfg(test)]
