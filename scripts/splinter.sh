@@ -150,6 +150,22 @@ if [ "$self_check" = 1 ]; then
   trap 'exit 143' TERM
   ok=1
 
+  # expect_hits TOOL WHAT PATTERN NAMES: every name in NAMES has a line in $out matching
+  # PATTERN (a printf format, %s = the name); else the self-check fails, listing the missing.
+  expect_hits() {
+    local missing="" l
+    for l in $4; do
+      # shellcheck disable=SC2059 # the pattern is the format
+      grep -Eq "$(printf "$3" "$l")" "$out" || missing="$missing $l"
+    done
+    if [ -n "$missing" ]; then
+      echo "self-check FAILED: known-bad.sql produced no $1 hit from:$missing"
+      ok=0
+    else
+      echo "self-check 1/2 ok ($1): every expected one of the $2 reported a hit ($(wc -w <<<"$4") $2)"
+    fi
+  }
+
   echo "== self-check 1/2: migrations + supabase/lints/known-bad.sql (must fail)"
   set +e
   bash "$0" --extra "$known_bad_sql" >"$out" 2>&1
@@ -160,29 +176,11 @@ if [ "$self_check" = 1 ]; then
     echo "self-check FAILED: the known-bad run exited $rc, expected 1 (WARN/ERROR hits)"
     ok=0
   fi
-  missing=""
-  for l in $ADVISOR_EXPECT; do
-    grep -Eq "^advisor \[(ERROR|WARN|INFO)\] $l: " "$out" || missing="$missing $l"
-  done
-  if [ -n "$missing" ]; then
-    echo "self-check FAILED: known-bad.sql produced no advisor.sql hit from:$missing"
-    ok=0
-  else
-    echo "self-check 1/2 ok (advisor.sql): every rule reported a hit ($(wc -w <<<"$ADVISOR_EXPECT") rules)"
-  fi
+  expect_hits "advisor.sql" "rules" '^advisor \[(ERROR|WARN|INFO)\] %s: ' "$ADVISOR_EXPECT"
   if grep -q '^splinter: SKIPPED' "$out"; then
     echo "self-check 1/2: splinter expectations NOT checked: $(grep '^splinter: SKIPPED' "$out" | head -n 1)"
   else
-    missing=""
-    for l in $SELF_CHECK_EXPECT; do
-      grep -Eq "^\[(ERROR|WARN|INFO)\] $l " "$out" || missing="$missing $l"
-    done
-    if [ -n "$missing" ]; then
-      echo "self-check FAILED: known-bad.sql produced no splinter hit from:$missing"
-      ok=0
-    else
-      echo "self-check 1/2 ok (splinter): every expected lint reported a hit ($(wc -w <<<"$SELF_CHECK_EXPECT") lints)"
-    fi
+    expect_hits "splinter" "lints" '^\[(ERROR|WARN|INFO)\] %s ' "$SELF_CHECK_EXPECT"
   fi
   [ "$rc" -ne 1 ] || echo "self-check 1/2 ok: exit 1"
 
