@@ -150,11 +150,7 @@ fn snapshot_response(snap: &Snapshot, headers: &HeaderMap) -> Response {
         (status = 200, description = "the current version; `ETag: \"N\"`", body = crate::db::ConfigView,
          headers(("ETag" = String, description = "the version, quoted"))),
         (status = 304, description = "the copy named by If-None-Match is current"),
-        crate::openapi::BadRequest,
-        crate::openapi::Unauthorized,
-        (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::ReadErrors))]
 pub(crate) async fn get_config(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -404,7 +400,7 @@ pub struct Rollback {
     params(("key" = String, Path, description = "configuration key")),
     responses(
         (status = 200, description = "the new version (the old document, re-recorded)", body = crate::db::ConfigView),
-        (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
+        crate::openapi::NotFound,
         crate::openapi::WriteErrors))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
@@ -541,11 +537,7 @@ pub(crate) async fn open_stream(
     responses(
         (status = 200, description = "Server-Sent Events: `event: config`, `id: N`, `data:` the ConfigView JSON; heartbeats as comments",
          content_type = "text/event-stream", body = SseEvent),
-        crate::openapi::BadRequest,
-        crate::openapi::Unauthorized,
-        (status = 404, description = "no such configuration or version (`not_found`)", body = crate::error::ErrorSchema),
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::ReadErrors))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     Path(key): Path<String>,

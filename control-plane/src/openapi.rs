@@ -62,7 +62,7 @@ impl utoipa::Modify for SecuritySchemes {
 /// The error responses most operations share, one type per status, each answering the
 /// [`Error`](crate::error::ErrorSchema) body; an operation lists them after its own
 /// responses (`responses((status = 200, …), BadRequest, Unauthorized, …)`), so each
-/// description is written once. Statuses whose meaning is specific to one operation (404, some
+/// description is written once. Statuses whose meaning is specific to one operation (some 404,
 /// 400 and 503) stay written out at the operation.
 macro_rules! error_responses {
     ($($(#[doc = $doc:literal])* $name:ident = $status:literal;)*) => {$(
@@ -81,6 +81,8 @@ error_responses! {
     Unauthorized = 401;
     /// not an admin (`forbidden`)
     Forbidden = 403;
+    /// no such configuration or version (`not_found`)
+    NotFound = 404;
     /// `version_conflict` (stale expected version) or `no_change`
     Conflict = 409;
     /// body too large (`payload_too_large`)
@@ -95,30 +97,35 @@ error_responses! {
     Unavailable = 503;
 }
 
-/// The errors both admin writes (`PUT /v1/configs/{key}` and its rollback) answer, described
-/// once: 400, 401, 403, 409, 413, 415, 422, 429 and 503, each the types above.
-pub(crate) struct WriteErrors;
+/// Groups of the types above that several operations answer together, each listed once:
+/// an operation names the group after its own responses.
+macro_rules! error_groups {
+    ($($(#[doc = $doc:literal])* $name:ident = [$($member:ident),* $(,)?];)*) => {$(
+        $(#[doc = $doc])*
+        pub(crate) struct $name;
 
-impl utoipa::IntoResponses for WriteErrors {
-    fn responses() -> std::collections::BTreeMap<
-        String,
-        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
-    > {
-        [
-            BadRequest::responses(),
-            Unauthorized::responses(),
-            Forbidden::responses(),
-            Conflict::responses(),
-            PayloadTooLarge::responses(),
-            UnsupportedMediaType::responses(),
-            InvalidConfig::responses(),
-            RateLimited::responses(),
-            Unavailable::responses(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    }
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+            > {
+                [$(<$member as utoipa::IntoResponses>::responses()),*]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+        }
+    )*};
+}
+
+error_groups! {
+    /// What both admin writes (`PUT /v1/configs/{key}` and its rollback) answer besides their
+    /// own statuses.
+    WriteErrors = [BadRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, InvalidConfig, RateLimited, Unavailable];
+    /// What the public reads of one configuration (`GET /v1/configs/{key}` and its event
+    /// stream) answer besides their own statuses.
+    ReadErrors = [BadRequest, Unauthorized, NotFound, RateLimited, Unavailable];
 }
 
 /// The OpenAPI document (OpenAPI 3.1, JSON Schema 2020-12 bodies).
