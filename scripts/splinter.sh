@@ -150,6 +150,23 @@ if [ "$self_check" = 1 ]; then
   trap 'exit 143' TERM
   ok=1
 
+  # run_self WHAT WANT [ARGS...]: runs this script with ARGS into $out and shows it; unless it
+  # exits WANT, the self-check fails (and run_self returns 1). Sets rc.
+  run_self() {
+    local what="$1" want="$2"
+    shift 2
+    set +e
+    bash "$0" "$@" >"$out" 2>&1
+    rc=$?
+    set -e
+    sed 's/^/   | /' "$out"
+    if [ "$rc" -ne "$want" ]; then
+      echo "self-check FAILED: the $what run exited $rc, expected $want"
+      ok=0
+      return 1
+    fi
+  }
+
   # expect_hits TOOL WHAT PATTERN NAMES: every name in NAMES has a line in $out matching
   # PATTERN (a printf format, %s = the name); else the self-check fails, listing the missing.
   expect_hits() {
@@ -167,15 +184,7 @@ if [ "$self_check" = 1 ]; then
   }
 
   echo "== self-check 1/2: migrations + supabase/lints/known-bad.sql (must fail)"
-  set +e
-  bash "$0" --extra "$known_bad_sql" >"$out" 2>&1
-  rc=$?
-  set -e
-  sed 's/^/   | /' "$out"
-  if [ "$rc" -ne 1 ]; then
-    echo "self-check FAILED: the known-bad run exited $rc, expected 1 (WARN/ERROR hits)"
-    ok=0
-  fi
+  run_self "known-bad (WARN/ERROR hits)" 1 --extra "$known_bad_sql" || true
   expect_hits "advisor.sql" "rules" '^advisor \[(ERROR|WARN|INFO)\] %s: ' "$ADVISOR_EXPECT"
   if grep -q '^splinter: SKIPPED' "$out"; then
     echo "self-check 1/2: splinter expectations NOT checked: $(grep '^splinter: SKIPPED' "$out" | head -n 1)"
@@ -185,17 +194,7 @@ if [ "$self_check" = 1 ]; then
   [ "$rc" -ne 1 ] || echo "self-check 1/2 ok: exit 1"
 
   echo "== self-check 2/2: migrations only (must pass)"
-  set +e
-  bash "$0" >"$out" 2>&1
-  rc=$?
-  set -e
-  sed 's/^/   | /' "$out"
-  if [ "$rc" -ne 0 ]; then
-    echo "self-check FAILED: the migrations-only run exited $rc, expected 0"
-    ok=0
-  else
-    echo "self-check 2/2 ok: exit 0"
-  fi
+  run_self "migrations-only" 0 && echo "self-check 2/2 ok: exit 0"
 
   if [ "$ok" = 1 ]; then
     echo "== self-check passed"
