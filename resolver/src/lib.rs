@@ -47,6 +47,7 @@
 //! - [`http_cache`]: fetched bodies kept per (origin, URL) under RFC 9111's rules, and their
 //!   persisted copies (`http_cache/file.rs`: the file format and the directory cap).
 //! - [`telemetry`]: opt-in periodic reports of a stats snapshot to the control plane.
+//! - [`tls`]: which TLS stack the HTTP clients use (the `tls-platform` / `tls-webpki` features).
 //! - `origin`: one origin's shared runtime state and the request-path join.
 //! - `runtime`: the [`Resolver`], one file per job: `snapshot` (what the hot path reads),
 //!   `refresh` (polls, push streams, installing a document), `single_flight` (one config load
