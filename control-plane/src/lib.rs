@@ -29,6 +29,8 @@
 //! - `snapshot_reads`: `GET /v1/configs/{key}` answered before the router;
 //! - `stream_path`: SSE streams served at the connection level, without hyper's buffers;
 //! - [`autopilot`]: the fleet autopilot's policy document and its pure rules;
+//! - [`notify`]: the signed webhook that tells admins what happened (queued, retried with
+//!   backoff, through the guard);
 //! - [`observability`]: Prometheus metrics and the client address behind trusted proxies;
 //! - [`guard`]: the outbound guard (address classification; the guarded clients: no redirects,
 //!   no proxies) of every request made on an admin's or a document's behalf;
@@ -62,6 +64,7 @@ pub mod events;
 pub mod extract;
 pub mod fleet;
 pub mod guard;
+pub mod notify;
 pub mod observability;
 pub mod openapi;
 pub mod origins;

@@ -11,6 +11,7 @@
 //! - [`bucket`]: sticky canary bucketing, a documented hash other SDKs reproduce.
 //! - [`health`]: health-check hysteresis and outlier ejection state machines.
 //! - [`routing`]: the route decision from config, bucket and origin health.
+//! - [`backoff`]: exponential backoff with full jitter (retries and reconnects).
 //! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules.
 //! - [`registry`]: checks that a body is a plugin registry or a theme list.
 //! - [`content`]: the content check a fetched body must pass ([`content::ContentCheck`]).
@@ -18,6 +19,7 @@
 //! - `util`: URL helpers (a base URL ends with `/`; joining a request path under it).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backoff;
 pub mod bucket;
 pub mod config;
 pub mod content;

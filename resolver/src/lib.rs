@@ -31,9 +31,9 @@
 //! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules.
 //! - [`registry`]: checks that a body is a plugin registry or a theme list.
 //! - [`content`]: the content check a fetched body must pass ([`content::ContentCheck`]).
+//! - [`backoff`]: exponential backoff with full jitter (refresh and push reconnects).
 //!
 //! Pure, in this crate:
-//! - `backoff`: exponential backoff with full jitter (refresh and push reconnects).
 //! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`]
 //!   (from the core), wrapped by [`Error`].
 //! - [`stats`]: request counters and latency percentiles; knows nothing of telemetry.
@@ -56,7 +56,6 @@
 //!   background work, the offline switch).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod backoff;
 pub mod cache;
 pub mod error;
 pub mod http_cache;
@@ -71,7 +70,7 @@ pub mod tls;
 // The pure modules live in `sourcegate-core` (no I/O; it also builds for WebAssembly) and keep
 // their paths here.
 use sourcegate_core::util;
-pub use sourcegate_core::{bucket, config, content, health, ratelimit, registry, routing};
+pub use sourcegate_core::{backoff, bucket, config, content, health, ratelimit, registry, routing};
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};
 pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};

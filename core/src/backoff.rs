@@ -1,18 +1,18 @@
 //! Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And
 //! Jitter"): after `n` failures in a row, wait `random(0, min(cap, base × 2^n))`.
 //!
-//! Pure: the random draw is passed in. Used by config refreshes after failed fetches and by
-//! push streams reconnecting.
+//! Pure: the random draw is passed in. Used by the resolver's config refreshes after failed
+//! fetches and its push streams reconnecting, and by the control plane's webhook retries.
 
 use std::time::Duration;
 
 /// Backoff bounds: the first ceiling `base` doubles with every failure in a row, up to `cap`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     /// Ceiling after 0 failures.
-    pub(crate) base: Duration,
+    pub base: Duration,
     /// Largest ceiling (at least `base`).
-    pub(crate) cap: Duration,
+    pub cap: Duration,
 }
 
 impl Backoff {
@@ -20,14 +20,15 @@ impl Backoff {
     const MAX_DOUBLINGS: u32 = 20;
 
     /// The ceiling after `failures` failures in a row: `min(cap, base × 2^failures)`.
-    pub(crate) fn ceiling(&self, failures: u32) -> Duration {
+    pub fn ceiling(&self, failures: u32) -> Duration {
         self.base
             .saturating_mul(1u32 << failures.min(Self::MAX_DOUBLINGS))
             .min(self.cap)
     }
 
-    /// The wait after `failures` failures in a row, given `unit`, a uniform draw in `[0, 1)`.
-    pub(crate) fn delay(&self, failures: u32, unit: f64) -> Duration {
+    /// The wait after `failures` failures in a row, given `unit`, a uniform draw in `[0, 1)`
+    /// (clamped to `[0, 1]`).
+    pub fn delay(&self, failures: u32, unit: f64) -> Duration {
         self.ceiling(failures).mul_f64(unit.clamp(0.0, 1.0))
     }
 }
