@@ -72,6 +72,18 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
         }
         d
     };
+    // A canary phase: the admin sends `percent` % of the fleet to the CDN (sticky buckets).
+    let canary = |percent: u8, name, mode, reason| PhaseSpec {
+        name,
+        mode,
+        actions: vec![Action::Set(
+            both(json!({"type": "canary", "canaryPercent": percent})),
+            reason,
+        )],
+        rps: opts.spike_rps,
+        canary_percent: Some(f64::from(percent)),
+        installs: Installs::Next,
+    };
     vec![
         PhaseSpec {
             name: "git",
@@ -92,28 +104,18 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             canary_percent: None,
             installs: Installs::Next,
         },
-        PhaseSpec {
-            name: "canary-10",
-            mode: "canary 10%",
-            actions: vec![Action::Set(
-                both(json!({"type": "canary", "canaryPercent": 10})),
-                "drill: canary 10% on the CDN",
-            )],
-            rps: opts.spike_rps,
-            canary_percent: Some(10.0),
-            installs: Installs::Next,
-        },
-        PhaseSpec {
-            name: "canary-50",
-            mode: "canary 50%",
-            actions: vec![Action::Set(
-                both(json!({"type": "canary", "canaryPercent": 50})),
-                "drill: canary 50% on the CDN",
-            )],
-            rps: opts.spike_rps,
-            canary_percent: Some(50.0),
-            installs: Installs::Next,
-        },
+        canary(
+            10,
+            "canary-10",
+            "canary 10%",
+            "drill: canary 10% on the CDN",
+        ),
+        canary(
+            50,
+            "canary-50",
+            "canary 50%",
+            "drill: canary 50% on the CDN",
+        ),
         PhaseSpec {
             name: "cdn",
             mode: "cdn",
