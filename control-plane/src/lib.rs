@@ -34,7 +34,9 @@
 //!   no proxies) of every request made on an admin's or a document's behalf;
 //! - [`origins`]: `POST /v1/origins/test`, through the guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
-//! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
+//! - [`telemetry`]: the pure per-minute, per-origin batching of resolver reports;
+//! - [`fleet_store`]: the persisted fleet telemetry (flush, prune, the fleet's series);
+//! - [`decider`]: the autopilot's leader election and loop (evaluates, acts as `autopilot`);
 //! - [`error`]: [`error::AppError`], the stable error codes of `/v1`;
 //! - `db_error`: the one classifier of database errors (SQLSTATE → meaning and status) that
 //!   `/v1` ([`error::AppError::from_db`]) and `/rest/v1` both answer from;
@@ -56,11 +58,13 @@ pub mod api;
 pub mod auth;
 pub mod autopilot;
 pub mod db;
+pub mod decider;
 pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod fleet;
+pub mod fleet_store;
 pub mod guard;
 pub mod observability;
 pub mod openapi;

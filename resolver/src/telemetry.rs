@@ -143,6 +143,7 @@ pub fn report_delta(
         fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
         errors: s.errors.saturating_sub(prev.errors),
         latency_ms: cur.latency,
+        quota: None,
     }
 }
 
