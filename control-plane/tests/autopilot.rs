@@ -590,3 +590,52 @@ async fn one_replica_decides_and_the_other_takes_over_when_it_dies() {
     feeder.abort();
     follower.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resolver_reports_git_quota_headers_and_403_rate_limits() {
+    let ctx = start_with(|s| s.telemetry_flush_ms = 50).await;
+    let mut opts = OriginOptions::new(OriginStyle::GitRaw);
+    opts.rate_limit = Some((2, Duration::from_secs(600)));
+    opts.limit_answer = sourcegate_testkit::LimitAnswer::ForbiddenWithReset;
+    // Every fetch goes to the origin (a conditional request each time).
+    opts.cache_control = Some("no-cache".into());
+    let git = TestOrigin::start(opts).await.unwrap();
+    let resolver = sourcegate::Resolver::builder(url::Url::parse(&git.base_url()).unwrap())
+        .install_id("quota-install")
+        .health_checks(false)
+        .telemetry(sourcegate::telemetry::TelemetrySettings {
+            endpoint: Some(url::Url::parse(&ctx.url("/v1/telemetry")).unwrap()),
+            interval: Duration::from_millis(50),
+            enabled: true,
+        })
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        // The third and fourth are answered 403 + x-ratelimit-remaining: 0.
+        let _ = resolver.fetch("community-plugins.json").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = summary(&ctx.http, &ctx.base, 5).await;
+        let quota = s["minutes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| !m["gitQuota"].is_null())
+            .cloned();
+        if let Some(m) = quota {
+            assert_eq!(m["gitQuota"]["remaining"], 0, "{m}");
+            assert_eq!(m["gitQuota"]["limit"], 2, "{m}");
+            assert!(m["gitQuota"]["reset"].as_u64() > Some(1_700_000_000), "{m}");
+            assert_eq!(m["gitUsagePercent"], 100.0, "{m}");
+            assert!(
+                total(&s, |m| m["git"]["rateLimited"].as_u64().unwrap()) >= 1,
+                "{s}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no quota reported: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
