@@ -90,6 +90,15 @@ async fn open_session(state: &AppState) -> Result<Session, sqlx::Error> {
 pub async fn run(state: AppState, addr: SocketAddr) {
     let every = Duration::from_millis(state.settings.autopilot_interval_ms.max(10));
     let name = replica_name(addr);
+    let notifier = state.settings.notify_webhook.clone().and_then(|url| {
+        crate::notify::Notifier::new(
+            url,
+            state.settings.notify_webhook_secret.as_deref(),
+            &state.guard,
+        )
+        .map_err(|e| tracing::error!(error = %e, "autopilot: webhook disabled"))
+        .ok()
+    });
     let mut session: Option<Session> = None;
     let mut leading = false;
     loop {
@@ -129,7 +138,7 @@ pub async fn run(state: AppState, addr: SocketAddr) {
         if let (true, Some(s)) = (leading, session.as_ref()) {
             let span = tracing::debug_span!("autopilot_decide", replica = %name);
             let _g = span.enter();
-            let outcome = decide_once(&state, s.pid, &name).await;
+            let outcome = decide_once(&state, s.pid, &name, notifier.as_ref()).await;
             state.fleet.set_autopilot(|st| match outcome {
                 Ok(text) => {
                     st.state = text;
@@ -213,7 +222,12 @@ fn cdn_healthy(state: &AppState) -> bool {
 }
 
 /// One evaluation; returns the state shown for it.
-async fn decide_once(state: &AppState, pid: i32, name: &str) -> Result<String, DecideError> {
+async fn decide_once(
+    state: &AppState,
+    pid: i32,
+    name: &str,
+    notifier: Option<&crate::notify::Notifier>,
+) -> Result<String, DecideError> {
     let secs = state.settings.minute_secs();
     let now_minute = chrono::Utc::now().timestamp().div_euclid(secs);
     let mut tx = db::begin_service(&state.pool).await?;
@@ -325,6 +339,26 @@ async fn decide_once(state: &AppState, pid: i32, name: &str) -> Result<String, D
             .await;
     }
     tracing::info!(rule, dry_run, ?to_version, %reason, "autopilot decided");
+    if let Some(n) = notifier {
+        let event = crate::notify::AutopilotEvent {
+            event: "autopilot.decision",
+            rule: rule.to_owned(),
+            reason: reason.clone(),
+            dry_run,
+            from_version: cur.version,
+            to_version,
+            decided_by: name.to_owned(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let n = n.clone();
+        // Delivered in the background: retries must not hold up the next evaluation.
+        tokio::spawn(async move {
+            match n.send(&event).await {
+                Ok(attempts) => tracing::info!(attempts, "autopilot: webhook delivered"),
+                Err(e) => tracing::warn!(error = %e, "autopilot: webhook not delivered"),
+            }
+        });
+    }
     Ok(if dry_run {
         format!("dry run: {reason}")
     } else {

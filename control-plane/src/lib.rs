@@ -37,6 +37,8 @@
 //! - [`telemetry`]: the pure per-minute, per-origin batching of resolver reports;
 //! - [`fleet_store`]: the persisted fleet telemetry (flush, prune, the fleet's series);
 //! - [`decider`]: the autopilot's leader election and loop (evaluates, acts as `autopilot`);
+//! - [`autopilot_api`]: `GET /v1/autopilot`, the policy, this replica's decider, the decisions;
+//! - [`notify`]: the signed webhook of autopilot decisions (`--notify-webhook`), through the guard;
 //! - [`error`]: [`error::AppError`], the stable error codes of `/v1`;
 //! - `db_error`: the one classifier of database errors (SQLSTATE → meaning and status) that
 //!   `/v1` ([`error::AppError::from_db`]) and `/rest/v1` both answer from;
@@ -57,6 +59,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod autopilot;
+pub mod autopilot_api;
 pub mod db;
 pub mod decider;
 pub mod embedded;
@@ -66,6 +69,7 @@ pub mod extract;
 pub mod fleet;
 pub mod fleet_store;
 pub mod guard;
+pub mod notify;
 pub mod observability;
 pub mod openapi;
 pub mod origins;

@@ -135,6 +135,15 @@ pub struct Settings {
     )]
     pub autopilot_interval_ms: u64,
 
+    /// Where to POST each autopilot decision (JSON, signed; `crate::notify`), through the
+    /// outbound guard. Unset: no webhook.
+    #[arg(long, env = "SOURCEGATE_NOTIFY_WEBHOOK")]
+    pub notify_webhook: Option<url::Url>,
+
+    /// HMAC-SHA256 key of the webhook's `X-Sourcegate-Signature` header. Unset: unsigned.
+    #[arg(long, env = "SOURCEGATE_NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+
     /// Maximum lifetime (`exp - iat`) of an `authenticated` token, seconds (`anon` and
     /// `service_role` keys are exempt); 0: no maximum.
     #[arg(
@@ -174,6 +183,8 @@ impl Default for Settings {
             telemetry_retention_minutes: 10_080,
             autopilot: true,
             autopilot_interval_ms: 15_000,
+            notify_webhook: None,
+            notify_webhook_secret: None,
         }
     }
 }
@@ -211,6 +222,14 @@ impl std::fmt::Debug for Settings {
             )
             .field("autopilot", &self.autopilot)
             .field("autopilot_interval_ms", &self.autopilot_interval_ms)
+            .field(
+                "notify_webhook",
+                &self.notify_webhook.as_ref().map(url::Url::as_str),
+            )
+            .field(
+                "notify_webhook_secret",
+                &self.notify_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

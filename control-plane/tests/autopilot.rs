@@ -476,7 +476,10 @@ async fn one_replica_decides_and_the_other_takes_over_when_it_dies() {
     doc["type"] = json!("git");
     doc["priority"] = json!(["git"]);
     store_unvalidated(&db.admin_url, doc.clone()).await;
+    let hook = receiver(0).await;
     let s = Settings {
+        notify_webhook: Some(hook.url.clone()),
+        notify_webhook_secret: Some("hook-secret".into()),
         telemetry_minute_secs: 1,
         telemetry_flush_ms: 50,
         autopilot: true,
@@ -587,6 +590,37 @@ async fn one_replica_decides_and_the_other_takes_over_when_it_dies() {
     );
     let new_pid = leader_pid(&mut c).await.expect("a new leader");
     assert_ne!(new_pid, pid);
+    // GET /v1/autopilot on the new leader: it leads, the policy and both decisions.
+    let view: Value = http
+        .get(format!("{}/v1/autopilot", follower.base_url()))
+        .bearer_auth(admin_token(Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["replica"]["leader"], true, "{view}");
+    assert_eq!(view["policy"]["enabled"], true);
+    assert_eq!(view["policy"]["gitPressure"]["forMinutes"], 2);
+    assert_eq!(view["minuteSecs"], 1);
+    let decisions = view["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2, "{view}");
+    assert_eq!(decisions[0]["decidedBy"], second[1].2.as_str());
+    assert_eq!(decisions[0]["rule"], "gitPressure");
+    assert_eq!(decisions[0]["dryRun"], false);
+    // Each action was posted to the webhook, signed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hook.got.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "webhook not called twice");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (sig, body) in hook.got.lock().unwrap().iter() {
+        let expected = sourcegate_control_plane::notify::signature(b"hook-secret", body);
+        assert_eq!(sig.as_deref(), Some(expected.as_str()));
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["rule"], "gitPressure");
+    }
     feeder.abort();
     follower.shutdown().await;
 }
@@ -638,4 +672,104 @@ async fn a_resolver_reports_git_quota_headers_and_403_rate_limits() {
         assert!(Instant::now() < deadline, "no quota reported: {s}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A loopback webhook receiver: answers 500 to the first `fail_first` posts, then 200; keeps
+/// every post's signature header and body.
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+
+struct Receiver {
+    url: url::Url,
+    got: Posts,
+}
+
+async fn receiver(fail_first: usize) -> Receiver {
+    use axum::http::{HeaderMap, StatusCode};
+    let got: Posts = Posts::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let sig = headers
+                    .get("x-sourcegate-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let mut g = seen.lock().unwrap();
+                g.push((sig, body.to_vec()));
+                if g.len() <= fail_first {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(tcp, app).await });
+    Receiver {
+        url: url::Url::parse(&format!("http://{addr}/hook")).unwrap(),
+        got,
+    }
+}
+
+fn event() -> sourcegate_control_plane::notify::AutopilotEvent {
+    sourcegate_control_plane::notify::AutopilotEvent {
+        event: "autopilot.decision",
+        rule: "gitPressure".into(),
+        reason: "gitPressure: Git usage 83 % ≥ 70 % for 5 min; CDN healthy".into(),
+        dry_run: false,
+        from_version: 4,
+        to_version: Some(5),
+        decided_by: "test".into(),
+        at: "2026-12-03T12:00:00.000Z".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_is_signed_retried_with_backoff_and_guarded() {
+    use sourcegate_control_plane::guard::OutboundGuard;
+    use sourcegate_control_plane::notify::{Notifier, signature};
+    let rx = receiver(2).await;
+    let open = std::sync::Arc::new(OutboundGuard::new(true));
+    let n = Notifier::new(rx.url.clone(), Some("hook-secret"), &open)
+        .unwrap()
+        .with_first_backoff(Duration::from_millis(20));
+    let started = Instant::now();
+    assert_eq!(n.send(&event()).await.unwrap(), 3, "two 500s, then 200");
+    // Backoff 20 ms then 40 ms.
+    assert!(started.elapsed() >= Duration::from_millis(60));
+    let got = rx.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3);
+    for (sig, body) in &got {
+        assert_eq!(
+            sig.as_deref(),
+            Some(signature(b"hook-secret", body).as_str())
+        );
+        assert_ne!(sig.as_deref(), Some(signature(b"other", body).as_str()));
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["rule"], "gitPressure");
+        assert_eq!(v["toVersion"], 5);
+    }
+    // Always failing: four attempts, then an error.
+    let down = receiver(usize::MAX).await;
+    let n = Notifier::new(down.url.clone(), None, &open)
+        .unwrap()
+        .with_first_backoff(Duration::from_millis(1));
+    let e = n.send(&event()).await.unwrap_err().to_string();
+    assert!(e.contains("after 4 attempts") && e.contains("500"), "{e}");
+    assert_eq!(down.got.lock().unwrap().len(), 4);
+    assert_eq!(down.got.lock().unwrap()[0].0, None, "no secret: unsigned");
+    // The guard without private origins: refused before any request, not retried.
+    let closed = std::sync::Arc::new(OutboundGuard::new(false));
+    let rx = receiver(0).await;
+    let n = Notifier::new(rx.url.clone(), Some("s"), &closed).unwrap();
+    let e = n.send(&event()).await.unwrap_err().to_string();
+    assert!(
+        e.contains("refused by the outbound guard") && e.contains("after 1 attempts"),
+        "{e}"
+    );
+    assert!(rx.got.lock().unwrap().is_empty());
 }

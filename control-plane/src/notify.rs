@@ -1,0 +1,207 @@
+//! Telling the admins what the autopilot decided: an optional webhook (`--notify-webhook URL`).
+//!
+//! Each decision (dry runs included) is POSTed as JSON ([`AutopilotEvent`]) with
+//! `X-Sourcegate-Signature: sha256=<lower-case hex HMAC-SHA256 of the body>` (RFC 2104, keyed
+//! with `--notify-webhook-secret`; without a secret no signature is sent). A receiver checks
+//! the signature over the raw body before parsing it. Transport errors, 429 and 5xx answers
+//! are retried with exponential backoff ([`ATTEMPTS`] attempts, [`FIRST_BACKOFF`] doubling);
+//! other answers end the delivery. Every request goes through the
+//! [outbound guard](crate::guard): a private or loopback target is refused unless the control
+//! plane runs with `--allow-private-origins`; redirects are not followed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac as _};
+use serde::Serialize;
+use sha2::Sha256;
+use tracing::Instrument as _;
+
+use crate::guard::OutboundGuard;
+
+/// Attempts per delivery.
+pub const ATTEMPTS: u32 = 4;
+/// Wait before the second attempt; it doubles for each further one (250, 500, 1,000 ms).
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Timeout of one attempt.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-sourcegate-signature";
+
+/// The webhook's body: one autopilot decision.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutopilotEvent {
+    /// Always `autopilot.decision`.
+    pub event: &'static str,
+    /// `gitPressure` or `errorRollback`.
+    pub rule: String,
+    /// The rule and the figures that fired it (the history's `reason`).
+    pub reason: String,
+    /// Recorded only, nothing changed.
+    pub dry_run: bool,
+    /// The `marketplace_source` version the decision was made on.
+    pub from_version: i64,
+    /// The version written (`null` for a dry run).
+    pub to_version: Option<i64>,
+    /// The replica that decided (host name and address).
+    pub decided_by: String,
+    /// When, RFC 3339.
+    pub at: String,
+}
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Building the guarded client failed.
+    #[error("webhook client: {0}")]
+    Client(reqwest::Error),
+    /// The last attempt failed (transport error, or refused by the outbound guard).
+    #[error("webhook not delivered after {attempts} attempts: {last}")]
+    Failed {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error or status.
+        last: String,
+    },
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(`secret`, `body`).
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    use std::fmt::Write as _;
+    // HMAC accepts keys of any length (RFC 2104 section 2): `new_from_slice` cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256=");
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// A webhook target with its secret and guarded client.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    url: url::Url,
+    secret: Option<Vec<u8>>,
+    client: reqwest::Client,
+    first_backoff: Duration,
+}
+
+impl Notifier {
+    /// A notifier posting to `url` through `guard`, signing with `secret` when given.
+    ///
+    /// # Errors
+    /// [`NotifyError::Client`] when the HTTP client cannot be built.
+    pub fn new(
+        url: url::Url,
+        secret: Option<&str>,
+        guard: &Arc<OutboundGuard>,
+    ) -> Result<Notifier, NotifyError> {
+        let client = guard
+            .client_builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .user_agent(concat!(
+                "sourcegate-control-plane/",
+                env!("CARGO_PKG_VERSION"),
+                " (webhook)"
+            ))
+            .build()
+            .map_err(NotifyError::Client)?;
+        Ok(Notifier {
+            url,
+            secret: secret.map(|s| s.as_bytes().to_vec()),
+            client,
+            first_backoff: FIRST_BACKOFF,
+        })
+    }
+
+    /// The same notifier with another first backoff (tests).
+    pub fn with_first_backoff(mut self, d: Duration) -> Notifier {
+        self.first_backoff = d;
+        self
+    }
+
+    /// Delivers `event`; returns the attempts it took.
+    ///
+    /// # Errors
+    /// [`NotifyError::Failed`] after the last attempt, or at once on an answer that is not
+    /// retried (a 4xx other than 429).
+    pub async fn send(&self, event: &AutopilotEvent) -> Result<u32, NotifyError> {
+        let body = serde_json::to_vec(event).unwrap_or_default();
+        let sig = self.secret.as_ref().map(|s| signature(s, &body));
+        let mut wait = self.first_backoff;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let mut req = self
+                .client
+                .post(self.url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            if let Some(s) = &sig {
+                req = req.header(SIGNATURE_HEADER, s);
+            }
+            let span = tracing::info_span!("webhook", url = %self.url, attempt);
+            match req.send().instrument(span).await {
+                Ok(r) if r.status().is_success() => return Ok(attempt),
+                Ok(r) => {
+                    let status = r.status();
+                    last = format!("HTTP {status}");
+                    if !(status.is_server_error() || status.as_u16() == 429) {
+                        return Err(NotifyError::Failed {
+                            attempts: attempt,
+                            last,
+                        });
+                    }
+                }
+                Err(e) => {
+                    last = error_chain(&e);
+                    // A refusal of the guard is final: the target will not become allowed.
+                    if last.contains("refused by the outbound guard") {
+                        return Err(NotifyError::Failed {
+                            attempts: attempt,
+                            last,
+                        });
+                    }
+                }
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+        Err(NotifyError::Failed {
+            attempts: ATTEMPTS,
+            last,
+        })
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_rfc_4231_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
