@@ -123,6 +123,14 @@ impl Client {
         })
     }
 
+    /// `GET path` as JSON (e.g. `/v1/autopilot`).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Api`], [`CliError::Protocol`].
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, CliError> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
     /// `GET /v1/configs/{key}`.
     ///
     /// # Errors

@@ -36,6 +36,8 @@ Examples:
   sourcegate history --limit 5
   sourcegate rollback --to 3 --reason \"CDN outage\"
   sourcegate watch
+  sourcegate autopilot set --dry-run --threshold-percent 70 --for-minutes 5
+  sourcegate autopilot status
   sourcegate --json status | jq .config.version
 
 Exit codes:
@@ -148,6 +150,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The fleet autopilot: its policy (`status`, `set`, `off`) and its decisions.
+    #[command(subcommand)]
+    Autopilot(crate::autopilot::AutopilotCommand),
     /// Follow the configuration live (Server-Sent Events): one line per version, the current
     /// one first. Reconnects by itself, resuming after the last version seen.
     Watch {
@@ -220,14 +225,16 @@ impl SetMode {
     }
 }
 
-fn print(s: &str) -> Result<(), CliError> {
+/// Prints a line on stdout.
+pub(crate) fn print(s: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{s}")?;
     out.flush()?;
     Ok(())
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
+/// Prints pretty JSON on stdout.
+pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
     print(&s)
 }
@@ -307,6 +314,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Watch { count } => watch(&client, g.json, *count).await,
+        Command::Autopilot(cmd) => crate::autopilot::run(&client, g.json, cmd).await,
     }
 }
 

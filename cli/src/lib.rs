@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`cli`]: the command line (clap) and what each subcommand does;
+//! - [`autopilot`]: `autopilot status|set|off`, the fleet autopilot's policy and decisions;
 //! - [`api`]: the answer types and a small HTTP [`api::Client`] (timeouts, bearer token, SSE);
 //! - [`document`]: pure document work: the next document for `set`, summaries, diffs;
 //! - [`probe`]: `status`'s origin probes (HEAD, timed);
@@ -15,6 +16,7 @@
 //! - [`error`]: [`error::CliError`] and the stable exit codes ([`error::exit`]).
 
 pub mod api;
+pub mod autopilot;
 pub mod cli;
 pub mod document;
 pub mod error;

@@ -705,3 +705,84 @@ async fn an_unchanged_set_or_rollback_is_refused_unless_forced() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(current(&url).await["version"], 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_set_status_and_off() {
+    let cp = control_plane(false).await;
+    let url = cp.server.base_url();
+    let admin = Some(cp.admin.as_str());
+    // No policy yet: off, with the defaults.
+    let r = sg(&url, admin, &["--json", "autopilot", "status"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(
+        (v["version"].as_i64(), v["policy"]["enabled"].as_bool()),
+        (Some(0), Some(false))
+    );
+    assert_eq!(v["policy"]["gitPressure"]["thresholdPercent"], 70.0);
+    // On, in dry run, with thresholds and a canary target.
+    let r = sg(
+        &url,
+        admin,
+        &[
+            "autopilot",
+            "set",
+            "--dry-run",
+            "--threshold-percent",
+            "80",
+            "--for-minutes",
+            "3",
+            "--target",
+            "canary:25",
+            "--min-installs",
+            "50",
+            "--reason",
+            "try it",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("Autopilot on (version 1), dry run"),
+        "{r:?}"
+    );
+    let r = sg(&url, admin, &["autopilot", "status"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("Autopilot: on, dry run (policy version 1"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("Git usage ≥ 80 % for 3 min, CDN healthy → canary 25 %"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("at least 50 reporting installs"), "{r:?}");
+    assert!(r.stdout.contains("Decisions: none yet"), "{r:?}");
+    // Refused by the server's validator: exit 6, nothing written.
+    let r = sg(&url, admin, &["autopilot", "set", "--min-installs", "0"]).await;
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(r.stderr.contains("minInstalls"), "{r:?}");
+    // Without a token: exit 4.
+    let r = sg(&url, None, &["autopilot", "off"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    let r = sg(
+        &url,
+        admin,
+        &["--json", "autopilot", "off", "--reason", "done"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = r.json();
+    assert_eq!(
+        (v["version"].as_i64(), v["value"]["enabled"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert_eq!(
+        v["value"]["gitPressure"]["thresholdPercent"], 80.0,
+        "thresholds kept"
+    );
+    let r = sg(&url, admin, &["autopilot", "set", "--target", "sideways"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+}

@@ -19,7 +19,7 @@
 //! | [`origin`] | [`OriginTestRequest`], [`OriginTestResult`]: `POST /v1/origins/test` |
 //! | [`error`] | [`ErrorBody`]: the body of every 4xx/5xx of `/v1` |
 //! | [`event`] | [`SseEvent`], [`EVENT_NAME`]: the Server-Sent Events of `GET /v1/configs/{key}/events` |
-//! | [`telemetry`] | [`TelemetryReport`], [`OriginCounts`], [`OriginsCounts`], [`LatencyMs`]: `POST /v1/telemetry` |
+//! | [`telemetry`] | [`TelemetryReport`], [`OriginCounts`], [`OriginsCounts`], [`LatencyMs`], [`Quota`], [`OriginsQuota`]: `POST /v1/telemetry` |
 //! | [`mode`] | [`ModeInfo`], [`MODES`], [`ModeTable`]: mode id ↔ document `type` and `priority` ↔ label |
 
 pub mod config;
@@ -34,7 +34,7 @@ pub use error::ErrorBody;
 pub use event::{EVENT_NAME, SseEvent};
 pub use mode::{MODES, ModeInfo, ModeTable};
 pub use origin::{OriginTestRequest, OriginTestResult};
-pub use telemetry::{LatencyMs, OriginCounts, OriginsCounts, TelemetryReport};
+pub use telemetry::{LatencyMs, OriginCounts, OriginsCounts, OriginsQuota, Quota, TelemetryReport};
 
 /// The key of the marketplace source document in `app_config` (`config_key`): the one
 /// configuration every resolver reads, and the one the mode table describes.

@@ -59,6 +59,33 @@ pub struct OriginsCounts {
     pub cdn: OriginCounts,
 }
 
+/// The latest rate-limit quota an origin announced (GitHub's REST API headers
+/// `x-ratelimit-remaining`, `x-ratelimit-limit`, `x-ratelimit-reset`), when it sent them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    /// Requests left in the window (`x-ratelimit-remaining`).
+    pub remaining: u64,
+    /// Requests allowed per window (`x-ratelimit-limit`).
+    pub limit: u64,
+    /// When the window resets, UTC epoch seconds (`x-ratelimit-reset`), when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<u64>,
+}
+
+/// Per-origin quotas of a report: each `None` when that origin sent no quota headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OriginsQuota {
+    /// The Git origin's latest quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<Quota>,
+    /// The CDN origin's latest quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdn: Option<Quota>,
+}
+
 /// The body of `POST /v1/telemetry` (JSON, camelCase); counts are deltas since the sender's
 /// previous report.
 ///
@@ -90,6 +117,10 @@ pub struct TelemetryReport {
     pub errors: u64,
     /// Latency figures of the interval.
     pub latency_ms: LatencyMs,
+    /// The latest quota each origin announced (optional: reports without it, from older
+    /// resolvers, are accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<OriginsQuota>,
 }
 
 #[cfg(test)]
@@ -119,11 +150,32 @@ mod tests {
                 p99: 80.5,
                 mean: 15.2,
             },
+            quota: Some(OriginsQuota {
+                git: Some(Quota {
+                    remaining: 12,
+                    limit: 60,
+                    reset: Some(1_700_000_000),
+                }),
+                cdn: None,
+            }),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["origins"]["git"]["rateLimited"], 1);
         assert_eq!(v["latencyMs"]["p99"], 80.5);
-        assert_eq!(serde_json::from_value::<TelemetryReport>(v).unwrap(), r);
+        assert_eq!(v["quota"]["git"]["remaining"], 12);
+        assert_eq!(
+            serde_json::from_value::<TelemetryReport>(v.clone()).unwrap(),
+            r
+        );
+        // An older report, without `quota`, is still read.
+        let mut old = v;
+        old.as_object_mut().unwrap().remove("quota");
+        assert_eq!(
+            serde_json::from_value::<TelemetryReport>(old)
+                .unwrap()
+                .quota,
+            None
+        );
     }
 
     #[test]

@@ -304,6 +304,9 @@ test('the usage tab renders (chart, or a clear "not available")', async () => {
       assert.equal(await page.textContent('#usage-body .stat.total strong'), '32');
       assert.equal(await page.locator('#usage-body svg.chart polyline').count(), 5);
       assert.match(await page.textContent('#usage-body .share-row[data-key="canary"]'), /66\.7 % \(2\)/);
+      // How Git usage is computed is written next to it.
+      assert.match(await page.textContent('#usage-notes'), /x-ratelimit-remaining/);
+      assert.equal(await page.locator('#usage-body .stat.git-usage').count(), 1);
     }
   } else {
     assert.match(await page.textContent('#usage-body'), /not available/);

@@ -222,6 +222,10 @@ fn invalid(e: &sourcegate::config::ConfigError) -> AppError {
 /// ([`sourcegate::config::validate_reason`], 1 KiB) and, for `marketplace_source`,
 /// [`sourcegate::config::validate_for_write`], private hosts allowed only with
 /// `--allow-private-origins`.
+/// The autopilot's policy document (`crate::autopilot`), validated on write like
+/// `marketplace_source`.
+pub const AUTOPILOT_KEY: &str = "autopilot";
+
 fn validate_document(
     state: &AppState,
     key: &str,
@@ -236,6 +240,12 @@ fn validate_document(
             allow_private_hosts: state.settings.allow_private_origins,
         };
         sourcegate::config::validate_for_write(value, rules).map_err(|e| invalid(&e))?;
+    }
+    if key == AUTOPILOT_KEY {
+        crate::autopilot::Policy::from_value(value).map_err(|e| AppError::InvalidConfig {
+            message: e.to_string(),
+            field: Some(e.field.to_owned()),
+        })?;
     }
     Ok(())
 }

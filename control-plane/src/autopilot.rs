@@ -1,8 +1,8 @@
 //! The fleet autopilot's rules, pure: a policy, a per-minute telemetry series, the CDN's health
 //! and a clock in; a decision with its evidence out. No I/O, no clock of its own.
 //!
-//! Two rules come from the specification (docs/seed.md, the automatic switch left as a TODO and
-//! the migration scenarios' thresholds):
+//! Two rules come from the specification (docs/seed.md S17, the automatic switch left as a TODO,
+//! and S15, the migration scenarios' thresholds):
 //!
 //! - **`gitPressure`**: when Git usage is at least `thresholdPercent` (default 70 %, month 6 of
 //!   the migration plan) in each of the last `forMinutes` complete minutes (default 5), and the
@@ -109,6 +109,7 @@ impl Default for ErrorRollback {
 #[serde(rename_all = "kebab-case", tag = "mode")]
 pub enum Target {
     /// Hybrid with the CDN first, Git as fallback (`{"mode":"hybrid-cdn-git"}`).
+    #[serde(rename = "hybrid-cdn-git")]
     HybridCdnFirst,
     /// CDN only, Git as fallback when the document allows (`{"mode":"cdn"}`).
     Cdn,

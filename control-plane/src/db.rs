@@ -38,6 +38,21 @@ pub async fn begin_as(
     Ok(tx)
 }
 
+/// Begins a transaction as the control plane itself: role `service_role` with the claims
+/// `{"role":"service_role"}` (the private telemetry and decision tables are granted to it).
+///
+/// # Errors
+/// Any database error.
+pub async fn begin_service(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(SET_ROLE_AND_CLAIMS)
+        .bind("service_role")
+        .bind(r#"{"role":"service_role"}"#)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// The statement that makes a transaction the request's: the transaction-local role (`$1`)
 /// and `request.jwt.claims` (`$2`, JSON text), as PostgREST sets them.
 const SET_ROLE_AND_CLAIMS: &str =

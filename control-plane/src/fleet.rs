@@ -42,7 +42,7 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::guard::OutboundGuard;
 use crate::settings::Settings;
-use crate::telemetry::{Aggregator, Summary, TelemetryReport};
+use crate::telemetry::{Batch, Drained, Summary, TelemetryReport};
 
 /// Largest accepted `POST /v1/telemetry` body, bytes (larger: 413 `payload_too_large`).
 pub const TELEMETRY_MAX_BYTES: usize = 8 * 1024;
@@ -58,8 +58,13 @@ use crate::Limiter;
 
 /// Fleet state shared by the handlers (inside [`AppState`]).
 pub struct Fleet {
-    /// A std mutex: held for a few microseconds, never across an `.await`.
-    aggregator: Mutex<Aggregator>,
+    /// Reports since the last flush (`crate::fleet_store`). A std mutex: held for a few
+    /// microseconds, never across an `.await`.
+    batch: Mutex<Batch>,
+    /// One flush at a time (the background task's and a summary's).
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
+    /// What this replica's autopilot decider is doing.
+    autopilot: Mutex<crate::decider::Status>,
     limiter: Option<Arc<Limiter>>,
     /// Set once by [`run_health_watcher`] after it read the current document.
     probe: OnceLock<Prober>,
@@ -81,7 +86,9 @@ impl Fleet {
             settings.telemetry_rate_burst,
         );
         Fleet {
-            aggregator: Mutex::new(Aggregator::new()),
+            batch: Mutex::new(Batch::new(u64::from(settings.telemetry_minute_secs))),
+            flush_lock: tokio::sync::Mutex::new(()),
+            autopilot: Mutex::new(crate::decider::Status::default()),
             limiter,
             probe: OnceLock::new(),
         }
@@ -90,6 +97,38 @@ impl Fleet {
     /// The prober, once the watcher has built it.
     pub fn probe(&self) -> Option<&Prober> {
         self.probe.get()
+    }
+
+    /// What this replica's autopilot decider is doing.
+    pub fn autopilot_status(&self) -> crate::decider::Status {
+        match self.autopilot.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Updates the decider's status.
+    pub(crate) fn set_autopilot(&self, f: impl FnOnce(&mut crate::decider::Status)) {
+        match self.autopilot.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Takes the reports received since the last flush.
+    pub(crate) fn take_batch(&self) -> Drained {
+        match self.batch.lock() {
+            Ok(mut b) => b.take(),
+            Err(p) => p.into_inner().take(),
+        }
+    }
+
+    /// Puts back a batch whose flush failed.
+    pub(crate) fn restore_batch(&self, d: Drained) {
+        match self.batch.lock() {
+            Ok(mut b) => b.restore(d),
+            Err(p) => p.into_inner().restore(d),
+        }
     }
 }
 
@@ -373,9 +412,9 @@ pub(crate) async fn post_telemetry(
     })?;
     crate::telemetry::validate(&report).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let now = now_unix();
-    match state.fleet.aggregator.lock() {
+    match state.fleet.batch.lock() {
         Ok(mut a) => a.record(&report, now),
-        Err(_) => return Err(AppError::Internal("telemetry aggregator poisoned".into())),
+        Err(_) => return Err(AppError::Internal("telemetry batch poisoned".into())),
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -389,7 +428,8 @@ pub struct SummaryQuery {
 }
 
 /// `GET /v1/telemetry/summary?minutes=N` (admin): per-minute, per-origin fleet counts and the
-/// installs per mode and version.
+/// installs per mode and version, read from the persisted fleet telemetry (every replica's
+/// reports, kept across restarts; this replica's pending batch is flushed first).
 #[utoipa::path(get, path = "/v1/telemetry/summary", params(SummaryQuery), security(("bearer" = [])),
     responses(
         (status = 200, description = "per-minute, per-origin fleet counts", body = Summary),
@@ -406,10 +446,27 @@ pub(crate) async fn telemetry_summary(
     let (_ctx, tx) = crate::api::admin_tx(&state, &headers).await?;
     drop(tx);
     let crate::extract::Query(q) = query?;
-    let minutes = q.minutes.unwrap_or(60);
-    let summary = match state.fleet.aggregator.lock() {
-        Ok(a) => a.summary(minutes, now_unix()),
-        Err(_) => return Err(AppError::Internal("telemetry aggregator poisoned".into())),
-    };
-    Ok(Json(summary))
+    let n = q
+        .minutes
+        .unwrap_or(60)
+        .clamp(1, crate::telemetry::RETENTION_MINUTES);
+    // This replica's own reports first, so that it always shows them.
+    crate::fleet_store::flush_now(&state)
+        .await
+        .map_err(|e| AppError::from_db(e, false))?;
+    let secs = state.settings.minute_secs();
+    let now = now_unix();
+    let current = now.div_euclid(secs);
+    let buckets = crate::fleet_store::fleet_minutes(&state.pool, current - n + 1, current, secs)
+        .await
+        .map_err(|e| AppError::from_db(e, false))?;
+    let since = (current - crate::telemetry::RETENTION_MINUTES + 1) * secs;
+    let installs = crate::fleet_store::installs(&state.pool, since)
+        .await
+        .map_err(|e| AppError::from_db(e, false))?;
+    Ok(Json(Summary {
+        minutes: crate::telemetry::minutes(&buckets, n, current, secs),
+        installs,
+        minute_secs: u64::from(state.settings.telemetry_minute_secs.max(1)),
+    }))
 }

@@ -29,14 +29,16 @@
 //! - `snapshot_reads`: `GET /v1/configs/{key}` answered before the router;
 //! - `stream_path`: SSE streams served at the connection level, without hyper's buffers;
 //! - [`autopilot`]: the fleet autopilot's policy document and its pure rules;
-//! - [`notify`]: the signed webhook that tells admins what happened (queued, retried with
-//!   backoff, through the guard);
 //! - [`observability`]: Prometheus metrics and the client address behind trusted proxies;
 //! - [`guard`]: the outbound guard (address classification; the guarded clients: no redirects,
 //!   no proxies) of every request made on an admin's or a document's behalf;
 //! - [`origins`]: `POST /v1/origins/test`, through the guard;
 //! - [`fleet`]: `GET /v1/origins/health` (the resolver's probes) and `/v1/telemetry`;
-//! - [`telemetry`]: the pure per-minute, per-origin aggregation of resolver reports;
+//! - [`telemetry`]: the pure per-minute, per-origin batching of resolver reports;
+//! - [`fleet_store`]: the persisted fleet telemetry (flush, prune, the fleet's series);
+//! - [`decider`]: the autopilot's leader election and loop (evaluates, acts as `autopilot`);
+//! - [`autopilot_api`]: `GET /v1/autopilot`, the policy, this replica's decider, the decisions;
+//! - [`notify`]: the signed webhook of autopilot decisions (`--notify-webhook`), through the guard;
 //! - [`error`]: [`error::AppError`], the stable error codes of `/v1`;
 //! - `db_error`: the one classifier of database errors (SQLSTATE → meaning and status) that
 //!   `/v1` ([`error::AppError::from_db`]) and `/rest/v1` both answer from;
@@ -57,12 +59,15 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod autopilot;
+pub mod autopilot_api;
 pub mod db;
+pub mod decider;
 pub mod embedded;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod fleet;
+pub mod fleet_store;
 pub mod guard;
 pub mod notify;
 pub mod observability;

@@ -26,7 +26,8 @@ use utoipa::OpenApi as _;
         crate::api::modes,
         crate::fleet::origins_health,
         crate::fleet::post_telemetry,
-        crate::fleet::telemetry_summary
+        crate::fleet::telemetry_summary,
+        crate::autopilot_api::get_autopilot
     ),
     components(schemas(crate::error::ErrorSchema)),
     modifiers(&SecuritySchemes)
@@ -141,7 +142,7 @@ mod tests {
     fn every_operation_has_security_and_error_bodies() {
         let doc = serde_json::to_value(super::document()).expect("serialise");
         let paths = doc["paths"].as_object().expect("paths");
-        assert_eq!(paths.len(), 9, "routes: {:?}", paths.keys());
+        assert_eq!(paths.len(), 10, "routes: {:?}", paths.keys());
         let mut operations = 0;
         for (path, item) in paths {
             for (method, op) in item.as_object().expect("path item") {
@@ -167,7 +168,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 10);
+        assert_eq!(operations, 11);
         let error = &doc["components"]["schemas"]["Error"];
         assert_eq!(error["required"], serde_json::json!(["code", "message"]));
     }

@@ -122,6 +122,7 @@ fn routes(state: AppState) -> Router {
             )),
         )
         .route("/v1/telemetry/summary", get(fleet::telemetry_summary))
+        .route("/v1/autopilot", get(crate::autopilot_api::get_autopilot))
         .route("/rest/v1/", get(rest::openapi_root))
         .route(
             "/rest/v1/rpc/{function}",

@@ -65,6 +65,10 @@ pub struct Server {
     listener_task: JoinHandle<()>,
     /// Origin health watcher ([`fleet::run_health_watcher`]), when probes are on.
     health_task: Option<JoinHandle<()>>,
+    /// The telemetry flusher ([`crate::fleet_store::run_flusher`]).
+    flush_task: JoinHandle<()>,
+    /// The autopilot's decider ([`crate::decider::run`]), unless `--autopilot false`.
+    decider_task: Option<JoinHandle<()>>,
     /// Dropped last, after the server and the pool: stops the embedded cluster.
     embedded: Option<EmbeddedPostgres>,
 }
@@ -129,6 +133,14 @@ impl Server {
         if let Some(h) = &self.health_task {
             h.abort();
         }
+        if let Some(h) = &self.decider_task {
+            h.abort();
+        }
+        self.flush_task.abort();
+        // The reports received since the last flush.
+        if let Err(e) = crate::fleet_store::flush_now(&self.sse_stop).await {
+            tracing::warn!(error = %e, "final telemetry flush failed");
+        }
         if let Some((_, h)) = &self.metrics {
             h.abort();
         }
@@ -150,6 +162,10 @@ impl Drop for Server {
         if let Some(h) = &self.health_task {
             h.abort();
         }
+        if let Some(h) = &self.decider_task {
+            h.abort();
+        }
+        self.flush_task.abort();
         if let Some(h) = self.serve.take() {
             h.abort();
         }
@@ -243,6 +259,8 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
     let health_task = settings
         .origin_probes
         .then(|| tokio::spawn(fleet::run_health_watcher(state.clone())));
+    let flush_task = tokio::spawn(crate::fleet_store::run_flusher(state.clone()));
+    let decider_state = state.clone();
     let sse_stop = state.clone();
     let stream_state = state.clone();
     let app = router::app(state);
@@ -256,6 +274,9 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         context: "local address".into(),
         source,
     })?;
+    let decider_task = settings
+        .autopilot
+        .then(|| tokio::spawn(crate::decider::run(decider_state, addr)));
     // SSE streams are served at the connection level; hyper gets every other connection.
     let (connections, accept_task) =
         crate::stream_path::Connections::start(tcp, stream_state, router::cors_headers()).map_err(
@@ -291,6 +312,8 @@ pub async fn spawn(settings: Settings) -> Result<Server, StartError> {
         serve: Some(serve),
         listener_task,
         health_task,
+        flush_task,
+        decider_task,
         embedded,
     })
 }

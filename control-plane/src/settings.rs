@@ -97,6 +97,53 @@ pub struct Settings {
     #[arg(long, env = "SOURCEGATE_JWT_LEEWAY_SECS", default_value_t = 30)]
     pub jwt_leeway_secs: u64,
 
+    /// Seconds in a telemetry "minute": the bucket size of the persisted fleet telemetry and
+    /// the autopilot's unit of time (its rules count whole minutes, `crate::autopilot`). 60;
+    /// tests and drills scale minutes down to seconds with it.
+    #[arg(
+        long = "minute-secs",
+        env = "SOURCEGATE_MINUTE_SECS",
+        default_value_t = 60
+    )]
+    pub telemetry_minute_secs: u32,
+
+    /// How often each replica writes its batch of telemetry reports to the database,
+    /// milliseconds (one statement per flush, `crate::fleet_store`).
+    #[arg(long, env = "SOURCEGATE_TELEMETRY_FLUSH_MS", default_value_t = 2000)]
+    pub telemetry_flush_ms: u64,
+
+    /// How long persisted telemetry is kept, in minutes (of `--minute-secs`); default 10,080
+    /// (7 days). Older rows are pruned in the background.
+    #[arg(
+        long,
+        env = "SOURCEGATE_TELEMETRY_RETENTION_MINUTES",
+        default_value_t = 10_080
+    )]
+    pub telemetry_retention_minutes: u32,
+
+    /// Run the fleet autopilot's decider on this replica (it acts only while it holds the
+    /// leader lock, and only when the `autopilot` document enables it).
+    #[arg(long, env = "SOURCEGATE_AUTOPILOT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub autopilot: bool,
+
+    /// How often the autopilot's leader evaluates the policy, milliseconds (default 15,000:
+    /// four times per minute, so a streak is seen within a quarter of a minute).
+    #[arg(
+        long,
+        env = "SOURCEGATE_AUTOPILOT_INTERVAL_MS",
+        default_value_t = 15_000
+    )]
+    pub autopilot_interval_ms: u64,
+
+    /// Where to POST each autopilot decision (JSON, signed; `crate::notify`), through the
+    /// outbound guard. Unset: no webhook.
+    #[arg(long, env = "SOURCEGATE_NOTIFY_WEBHOOK")]
+    pub notify_webhook: Option<url::Url>,
+
+    /// HMAC-SHA256 key of the webhook's `X-Sourcegate-Signature` header. Unset: unsigned.
+    #[arg(long, env = "SOURCEGATE_NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notify_webhook_secret: Option<String>,
+
     /// Maximum lifetime (`exp - iat`) of an `authenticated` token, seconds (`anon` and
     /// `service_role` keys are exempt); 0: no maximum.
     #[arg(
@@ -131,6 +178,13 @@ impl Default for Settings {
             jwks_url: None,
             jwt_leeway_secs: crate::auth::DEFAULT_LEEWAY_SECS,
             jwt_max_lifetime_secs: crate::auth::DEFAULT_MAX_LIFETIME_SECS,
+            telemetry_minute_secs: 60,
+            telemetry_flush_ms: 2000,
+            telemetry_retention_minutes: 10_080,
+            autopilot: true,
+            autopilot_interval_ms: 15_000,
+            notify_webhook: None,
+            notify_webhook_secret: None,
         }
     }
 }
@@ -160,6 +214,29 @@ impl std::fmt::Debug for Settings {
             .field("jwks_url", &self.jwks_url.as_ref().map(url::Url::as_str))
             .field("jwt_leeway_secs", &self.jwt_leeway_secs)
             .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
+            .field("telemetry_minute_secs", &self.telemetry_minute_secs)
+            .field("telemetry_flush_ms", &self.telemetry_flush_ms)
+            .field(
+                "telemetry_retention_minutes",
+                &self.telemetry_retention_minutes,
+            )
+            .field("autopilot", &self.autopilot)
+            .field("autopilot_interval_ms", &self.autopilot_interval_ms)
+            .field(
+                "notify_webhook",
+                &self.notify_webhook.as_ref().map(url::Url::as_str),
+            )
+            .field(
+                "notify_webhook_secret",
+                &self.notify_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
+    }
+}
+
+impl Settings {
+    /// [`Settings::telemetry_minute_secs`] as a signed count, at least 1.
+    pub fn minute_secs(&self) -> i64 {
+        i64::from(self.telemetry_minute_secs.max(1))
     }
 }

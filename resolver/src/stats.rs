@@ -55,6 +55,24 @@ pub(crate) struct Stats {
     cache: CacheCounters,
     origins: [OriginCounters; 2],
     latency: Mutex<Latency>,
+    /// The latest quota each origin announced since the last telemetry report.
+    quota: Mutex<[Option<Quota>; 2]>,
+}
+
+/// The quota of GitHub's REST API headers (`x-ratelimit-remaining`, `x-ratelimit-limit`, and
+/// `x-ratelimit-reset` in UTC epoch seconds), when the first two are present as integers.
+pub(crate) fn quota_from(headers: &reqwest::header::HeaderMap) -> Option<Quota> {
+    let num = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(Quota {
+        remaining: num("x-ratelimit-remaining")?,
+        limit: num("x-ratelimit-limit")?,
+        reset: num("x-ratelimit-reset"),
+    })
 }
 
 impl Stats {
@@ -73,6 +91,7 @@ impl Stats {
                 interval: hist.clone(),
                 all: hist,
             }),
+            quota: Mutex::new([None, None]),
         }
     }
 
@@ -151,6 +170,22 @@ impl Stats {
         self.cache
             .integrity_failures
             .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keeps the quota `kind` announced in `headers`, if it sent one (any status).
+    pub(crate) fn observe_quota(&self, kind: OriginKind, headers: &reqwest::header::HeaderMap) {
+        if let Some(q) = quota_from(headers)
+            && let Ok(mut slots) = self.quota.lock()
+        {
+            slots[kind.index()] = Some(q);
+        }
+    }
+
+    /// The quotas announced since the previous call (telemetry), `None` when none was.
+    pub(crate) fn take_quota(&self) -> Option<OriginsQuota> {
+        let mut slots = self.quota.lock().ok()?;
+        let [git, cdn] = std::mem::take(&mut *slots);
+        (git.is_some() || cdn.is_some()).then_some(OriginsQuota { git, cdn })
     }
 
     /// `kind` answered with a rate limit.
@@ -238,7 +273,7 @@ fn ms(us: u64) -> f64 {
     v
 }
 
-pub use sourcegate_contract::telemetry::{LatencyMs, OriginCounts};
+pub use sourcegate_contract::telemetry::{LatencyMs, OriginCounts, OriginsQuota, Quota};
 
 /// A copy of the counters, as [`crate::Resolver::stats`] returns and serialises it (camelCase).
 ///
@@ -314,5 +349,31 @@ mod tests {
         let all = s.snapshot();
         assert_eq!(all.total_requests, 3);
         assert!((all.max_ms - 100.0).abs() < 0.2);
+    }
+
+    #[test]
+    fn the_latest_quota_is_taken_once() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let s = Stats::new();
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("59"));
+        s.observe_quota(OriginKind::Git, &h);
+        assert_eq!(s.take_quota(), None, "no limit header: no quota");
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
+        s.observe_quota(OriginKind::Git, &h);
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("12"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1700000300"));
+        s.observe_quota(OriginKind::Git, &h);
+        let q = s.take_quota().unwrap();
+        assert_eq!(
+            q.git,
+            Some(Quota {
+                remaining: 12,
+                limit: 60,
+                reset: Some(1_700_000_300)
+            })
+        );
+        assert_eq!(q.cdn, None);
+        assert_eq!(s.take_quota(), None);
     }
 }

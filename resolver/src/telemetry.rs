@@ -118,6 +118,8 @@ pub struct Sample {
     pub config_version: u64,
     /// Wire name of its mode ([`mode_name`]).
     pub mode: &'static str,
+    /// The latest quota each origin announced since the previous sample (`x-ratelimit-*`).
+    pub quota: Option<sourcegate_contract::telemetry::OriginsQuota>,
 }
 
 /// The report for the interval between `prev` and `cur` (counters are cumulative, so the
@@ -143,6 +145,7 @@ pub fn report_delta(
         fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
         errors: s.errors.saturating_sub(prev.errors),
         latency_ms: cur.latency,
+        quota: cur.quota,
     }
 }
 
@@ -287,6 +290,7 @@ mod tests {
             },
             config_version: 3,
             mode: "canary",
+            quota: None,
         };
         let r = report_delta("h", Duration::from_secs(60), &prev, &cur);
         assert_eq!(r.origins.git.requests, 10);

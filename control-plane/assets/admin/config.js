@@ -13,7 +13,18 @@ export function setConfig(cfg, source) {
     notice(`Version ${cfg.version} is live: ${modeLabel(cfg.value)}.`, 'info');
     state.history = null;
     if (state.tab === 'history') loadHistory();
+    autopilotBanner(cfg);
   }
+}
+
+// A change the autopilot made (history `changedRole: autopilot`) stays on screen as a banner
+// with its rule and figures until dismissed (admins only: the history needs an admin token).
+async function autopilotBanner(cfg) {
+  const r = await api('GET', `${configPath}/history?limit=1`);
+  const item = r.ok && r.body && Array.isArray(r.body.items) ? r.body.items[0] : null;
+  if (!item || item.version !== cfg.version || item.changedRole !== 'autopilot') return;
+  notice(`Autopilot changed the fleet to ${modeLabel(cfg.value)} (version ${cfg.version}): ${item.reason || ''}`, 'warn');
+  $('#notice').dataset.autopilot = String(cfg.version);
 }
 
 // The server's mode table (labels, and what each mode button writes); loaded before the

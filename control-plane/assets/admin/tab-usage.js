@@ -55,6 +55,11 @@ export async function loadUsage() {
   const cdnN = tot(1);
   const all = gitN + cdnN;
   const last = minutes.length ? minutes[minutes.length - 1] : null;
+  // Git usage of the newest complete minute that has a figure (the autopilot's gitPressure input).
+  const usageMin = minutes.slice(0, -1).reverse().find((m) => m.gitUsagePercent != null);
+  const usageText = usageMin
+    ? `${Number(usageMin.gitUsagePercent).toFixed(0)} %${usageMin.gitQuota ? ` (quota ${usageMin.gitQuota.limit - usageMin.gitQuota.remaining}/${usageMin.gitQuota.limit})` : ' (rate-limited share)'}`
+    : '—';
   const stat = (label, value, cls) => h('div', { class: `stat ${cls || ''}` }, h('span', { class: 'label' }, label), h('strong', {}, value));
   body.replaceChildren(
     h(
@@ -66,6 +71,14 @@ export async function loadUsage() {
       stat('Errors', String(tot(3))),
       stat('Fallbacks', String(tot(4))),
       stat('p50 / p99 (last min)', last ? `${fmtMs(last.p50Ms)} / ${fmtMs(last.p99Ms)}` : '—'),
+      stat('Git usage', usageText, 'git-usage'),
+    ),
+    h(
+      'p',
+      { class: 'muted small', id: 'usage-notes' },
+      'Git usage = (limit − remaining) / limit of the latest x-ratelimit-limit / x-ratelimit-remaining headers Git sent in the minute; '
+        + 'without those headers, the share of Git answers that were rate limits (429, or 403 from Git). '
+        + '429s count rate-limited answers of every origin. The series is the whole fleet (every control-plane replica), kept across restarts.',
     ),
     minutes.length
       ? h('figure', {}, lineChart({ labels, series, title: 'Requests per minute by origin, with 429s, errors and fallbacks' }), legend(series))

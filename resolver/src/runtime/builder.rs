@@ -374,6 +374,7 @@ fn start_telemetry(inner: &Arc<Inner>, settings: &TelemetrySettings) {
                 latency: i.stats.take_interval(),
                 config_version: snap.config.version,
                 mode: crate::telemetry::mode_name(&snap.config.mode),
+                quota: i.stats.take_quota(),
             }
         })
     };

@@ -172,7 +172,7 @@ impl Resolver {
                 url = %url,
                 conditional = !conditional.is_empty()
             );
-            let attempt = attempt(inner, &url, path, &conditional, want.as_ref())
+            let attempt = attempt(inner, kind, &url, path, &conditional, want.as_ref())
                 .instrument(span)
                 .await;
             let fail = |failed: &mut Vec<AttemptError>, status: Option<u16>, cause: String| {
@@ -423,6 +423,7 @@ enum Attempt {
 /// and the read-idle timeout, then checked (content check, then `want`, the integrity entry).
 async fn attempt(
     inner: &Inner,
+    kind: OriginKind,
     url: &Url,
     path: &str,
     conditional: &[(HeaderName, HeaderValue)],
@@ -447,6 +448,7 @@ async fn attempt(
         Ok(Err(e)) => return Attempt::Transport(e.to_string()),
         Ok(Ok(r)) => r,
     };
+    inner.stats.observe_quota(kind, resp.headers());
     let status = resp.status().as_u16();
     if status == 304 {
         return Attempt::NotModified {
