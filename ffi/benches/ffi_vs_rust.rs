@@ -54,10 +54,16 @@ fn main() {
         let _g = rt.enter();
         best_of(|| {
             let t = Instant::now();
-            for _ in 0..n {
-                let r = resolver.resolve(black_box(path)).unwrap();
-                black_box(r.url.as_str().len());
-            }
+            rust_calls(&resolver, path, n);
+            t.elapsed()
+        })
+    };
+    // The borrowing Rust call the C ABI is built on (no allocation once the URL is cached).
+    let rust_with = {
+        let _g = rt.enter();
+        best_of(|| {
+            let t = Instant::now();
+            rust_with_calls(&resolver, path, n);
             t.elapsed()
         })
     };
@@ -88,18 +94,7 @@ fn main() {
     );
     let ffi = best_of(|| {
         let t = Instant::now();
-        for _ in 0..n {
-            let s = unsafe {
-                sg_resolver_resolve(
-                    h,
-                    black_box(cpath.as_ptr()),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    out.as_mut_ptr(),
-                )
-            };
-            black_box(s);
-        }
+        ffi_calls(h, cpath, &mut buf, &mut out, n);
         t.elapsed()
     });
     let url = unsafe { CStr::from_ptr(buf.as_ptr()) }
@@ -111,6 +106,11 @@ fn main() {
     println!("resolve `{path}` → {url}, {n} calls, best of 5");
     println!("rust  Resolver::resolve                 {r:8.1} ns/call");
     println!(
+        "rust  Resolver::resolve_with            {:8.1} ns/call   ratio with/rust {:5.2}",
+        per_call(rust_with, n),
+        per_call(rust_with, n) / r
+    );
+    println!(
         "ffi   sg_resolver_resolve (Rust caller) {f:8.1} ns/call   ratio ffi/rust {:5.2}",
         f / r
     );
@@ -120,6 +120,52 @@ fn main() {
             c / r
         ),
         Err(e) => println!("C caller not measured: {e}"),
+    }
+}
+
+/// `n` Rust calls, each URL dropped as a caller would. Not inlined, so that callgrind's inclusive
+/// cost of this function over its calls gives instructions per resolve
+/// (`valgrind --tool=callgrind` on this bench, then `callgrind_annotate --inclusive=yes`).
+#[inline(never)]
+fn rust_calls(resolver: &Resolver, path: &str, n: u64) {
+    for _ in 0..n {
+        let r = resolver.resolve(black_box(path)).unwrap();
+        black_box(r.url.as_str().len());
+    }
+}
+
+/// `n` calls of [`Resolver::resolve_with`] reading the borrowed URL's length. Not inlined.
+#[inline(never)]
+fn rust_with_calls(resolver: &Resolver, path: &str, n: u64) {
+    for _ in 0..n {
+        let len = resolver
+            .resolve_with(black_box(path), |r| r.url.as_str().len())
+            .unwrap();
+        black_box(len);
+    }
+}
+
+/// `n` calls of the extern "C" function as C makes them (C string, caller buffer, out struct).
+/// Not inlined, for the same reason as [`rust_calls`].
+#[inline(never)]
+fn ffi_calls(
+    h: *mut sg_resolver,
+    cpath: &CStr,
+    buf: &mut [c_char; 512],
+    out: &mut std::mem::MaybeUninit<sg_resolution>,
+    n: u64,
+) {
+    for _ in 0..n {
+        let s = unsafe {
+            sg_resolver_resolve(
+                h,
+                black_box(cpath.as_ptr()),
+                buf.as_mut_ptr(),
+                buf.len(),
+                out.as_mut_ptr(),
+            )
+        };
+        black_box(s);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The thread's last error ([`sg_last_error_message`]) and [`Failure`], the error type of the
 //! boundary, with the one mapping from `sourcegate::Error` to [`sg_status`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CString, c_char};
 
 use sourcegate::Error;
@@ -12,21 +12,24 @@ use crate::status::sg_status;
 thread_local! {
     /// The message of this thread's last failing `sg_*` call; `None` after a success.
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// Whether `LAST_ERROR` holds a message: a plain flag (no destructor, const-initialised),
+    /// so that the check every `ffi_call!` starts with costs a few instructions.
+    static HAS_LAST_ERROR: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Records `msg` as this thread's last error (a NUL inside it is written as `\0`).
 pub(crate) fn set_last_error(msg: &str) {
     let c = c_message(msg);
     LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
+    HAS_LAST_ERROR.set(true);
 }
 
 /// Forgets this thread's last error (every `ffi_call!` starts with this).
 pub(crate) fn clear_last_error() {
-    LAST_ERROR.with(|e| {
-        if e.borrow().is_some() {
-            *e.borrow_mut() = None;
-        }
-    });
+    if HAS_LAST_ERROR.get() {
+        LAST_ERROR.with(|e| *e.borrow_mut() = None);
+        HAS_LAST_ERROR.set(false);
+    }
 }
 
 /// `msg` as a C string for the host, a NUL inside it written as `\0`.

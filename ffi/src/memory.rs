@@ -34,6 +34,14 @@ pub(crate) unsafe fn c_str<'a>(p: *const c_char, name: &str) -> Result<&'a str, 
     non_null(p, name)?;
     // SAFETY: non-NULL and NUL-terminated per the caller's contract.
     let c = unsafe { CStr::from_ptr(p) };
+    // Paths and keys are nearly always ASCII: an ASCII scan is about half the cost of full
+    // UTF-8 validation on short strings (the resolve hot path, see the `ffi_vs_rust` bench),
+    // and ASCII is valid UTF-8.
+    let bytes = c.to_bytes();
+    if bytes.is_ascii() {
+        // SAFETY: every byte is ASCII, so `bytes` is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     c.to_str().map_err(|e| {
         Failure::new(
             sg_status::InvalidUtf8,

@@ -311,40 +311,43 @@ pub unsafe extern "C" fn sg_resolver_resolve(
         let path = unsafe { c_str(path, "path") }?;
         non_null(url_buf, "url_buf")?;
         non_null(out, "out")?;
-        let res = if h.ready.load(Ordering::Acquire) {
-            // The resolver spawns background work on its own runtime handle: no enter() needed.
-            h.resolver.resolve(path)?
-        } else if on_runtime_thread() {
-            h.resolver.resolve(path)?
+        // Writes a resolution to the caller's buffer and `*out`.
+        let write = |res: sourcegate::ResolutionRef<'_>| -> Result<(), Failure> {
+            let url = res.url.as_str();
+            let mut info = resolution_c(&res);
+            if url.len() >= url_buf_len {
+                // SAFETY: `out` is valid for a write per the contract.
+                unsafe { (*out).url_len = url.len() };
+                return Err(Failure::new(
+                    sg_status::BufferTooSmall,
+                    format!(
+                        "the URL needs {} bytes plus a NUL; the buffer has {url_buf_len}",
+                        url.len()
+                    ),
+                ));
+            }
+            // SAFETY: `url_buf` is valid for `url_buf_len > url.len()` bytes; the regions are
+            // distinct (ours is the resolver's cached URL).
+            unsafe {
+                std::ptr::copy_nonoverlapping(url.as_ptr(), url_buf.cast::<u8>(), url.len());
+                *url_buf.add(url.len()) = 0;
+            }
+            info.url_len = url.len();
+            // SAFETY: `out` is valid for a write per the contract.
+            unsafe { *out = info };
+            Ok(())
+        };
+        if h.ready.load(Ordering::Acquire) || on_runtime_thread() {
+            // The hot path: the URL is lent from the resolver's cache and copied once, into
+            // the caller's buffer (no allocation). The resolver spawns background work on its
+            // own runtime handle: no enter() needed.
+            h.resolver.resolve_with(path, write)?
         } else {
             let (r, p) = (Arc::clone(&h.resolver), path.to_owned());
             let r = h.block_on(async move { r.resolve_url(&p).await })?;
             h.ready.store(true, Ordering::Release);
-            r?
-        };
-        let url = res.url.as_str();
-        let mut info = resolution_c(&res);
-        if url.len() >= url_buf_len {
-            // SAFETY: `out` is valid for a write per the contract.
-            unsafe { (*out).url_len = url.len() };
-            return Err(Failure::new(
-                sg_status::BufferTooSmall,
-                format!(
-                    "the URL needs {} bytes plus a NUL; the buffer has {url_buf_len}",
-                    url.len()
-                ),
-            ));
+            write(r?.as_borrowed())
         }
-        // SAFETY: `url_buf` is valid for `url_buf_len > url.len()` bytes; the regions are
-        // distinct (ours is a Rust String).
-        unsafe {
-            std::ptr::copy_nonoverlapping(url.as_ptr(), url_buf.cast::<u8>(), url.len());
-            *url_buf.add(url.len()) = 0;
-        }
-        info.url_len = url.len();
-        // SAFETY: `out` is valid for a write per the contract.
-        unsafe { *out = info };
-        Ok(())
     })
 }
 

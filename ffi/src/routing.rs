@@ -130,7 +130,7 @@ pub(crate) fn mode_c(m: Mode) -> sg_mode {
 }
 
 /// The C form of a resolution; `url_len` is the URL's length without a NUL.
-pub(crate) fn resolution_c(r: &sourcegate::Resolution) -> sg_resolution {
+pub(crate) fn resolution_c(r: &sourcegate::ResolutionRef<'_>) -> sg_resolution {
     let origin = origin_c(r.origin);
     let mut out = sg_resolution {
         origin,

@@ -77,7 +77,8 @@ pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};
 pub use http_cache::BodySource;
 pub use routing::Reason;
 pub use runtime::{
-    ConfigInfo, ConfigSource, FetchResponse, Outcome, Resolution, Resolver, ResolverBuilder,
+    ConfigInfo, ConfigSource, FetchResponse, Outcome, Resolution, ResolutionRef, Resolver,
+    ResolverBuilder,
 };
 pub use stats::StatsSnapshot;
 

@@ -50,6 +50,19 @@ impl OriginCell {
         }
     }
 
+    /// `f` of `path` joined to the base, borrowed from the cache when the path is in it.
+    pub(crate) fn with_url_for<R>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&Url) -> R,
+    ) -> Result<R, RequestError> {
+        let cached = self.joined.load();
+        if let Some((_, url)) = cached.iter().find(|(p, _)| &**p == path) {
+            return Ok(f(url));
+        }
+        Ok(f(&self.url_for(path)?))
+    }
+
     /// `path` joined to the base (cached).
     pub(crate) fn url_for(&self, path: &str) -> Result<Url, RequestError> {
         let cached = self.joined.load();

@@ -111,6 +111,31 @@ async fn resolved_urls_follow_the_documented_join() {
                 res.url, res.origin, c["expect"]["url"]
             ));
         }
+        // The borrowing call (the C ABI's) lends the same resolution, twice in a row (the
+        // second from the origin's cache of joined paths).
+        for _ in 0..2 {
+            let lent = resolver
+                .resolve_with(c["path"].as_str().unwrap(), |r| {
+                    (
+                        r.url.as_str().to_owned(),
+                        r.origin,
+                        r.reason,
+                        r.config_version,
+                    )
+                })
+                .unwrap();
+            let owned = (
+                res.url.as_str().to_owned(),
+                res.origin,
+                res.reason,
+                res.config_version,
+            );
+            if lent != owned {
+                failures.push(format!(
+                    "{name}: resolve_with lent {lent:?}, resolve gave {owned:?}"
+                ));
+            }
+        }
         checked += 1;
     }
     assert!(checked >= 10, "{checked} URL cases");

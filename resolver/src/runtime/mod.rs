@@ -35,7 +35,7 @@ pub use builder::ResolverBuilder;
 pub use fetch::{FetchResponse, Outcome};
 pub(crate) use lifecycle::Life;
 use snapshot::Snapshot;
-pub use snapshot::{ConfigInfo, ConfigSource, Resolution};
+pub use snapshot::{ConfigInfo, ConfigSource, Resolution, ResolutionRef};
 
 /// The builder's settings, fixed once built.
 #[derive(Debug, Clone)]
@@ -253,7 +253,26 @@ impl Resolver {
         self.resolve_bucket(bucket_of(install_id), path)
     }
 
-    fn resolve_bucket(&self, bucket: Bucket, path: &str) -> Result<Resolution, RequestError> {
+    /// As [`Self::resolve`], lending the resolution to `f` instead of returning it: the URL is
+    /// borrowed from the origin's cache of joined paths, so a cached path costs no allocation.
+    /// The C ABI's `sg_resolver_resolve` copies the URL from here into the caller's buffer.
+    ///
+    /// # Errors
+    /// As [`Self::resolve_url`]; `f` is not called then.
+    pub fn resolve_with<R>(
+        &self,
+        path: &str,
+        f: impl FnOnce(ResolutionRef<'_>) -> R,
+    ) -> Result<R, RequestError> {
+        self.resolve_bucket_with(self.inner.bucket, path, f)
+    }
+
+    fn resolve_bucket_with<R>(
+        &self,
+        bucket: Bucket,
+        path: &str,
+        f: impl FnOnce(ResolutionRef<'_>) -> R,
+    ) -> Result<R, RequestError> {
         let inner = &*self.inner;
         let snap = inner.snapshot.load();
         let now = inner.now();
@@ -266,11 +285,22 @@ impl Resolver {
                 origin: kind,
             });
         };
-        Ok(Resolution {
-            url: cell.url_for(path)?,
-            origin: kind,
-            reason: route.reason,
-            config_version: snap.config.version,
+        cell.with_url_for(path, |url| {
+            f(ResolutionRef {
+                url,
+                origin: kind,
+                reason: route.reason,
+                config_version: snap.config.version,
+            })
+        })
+    }
+
+    fn resolve_bucket(&self, bucket: Bucket, path: &str) -> Result<Resolution, RequestError> {
+        self.resolve_bucket_with(bucket, path, |r| Resolution {
+            url: r.url.clone(),
+            origin: r.origin,
+            reason: r.reason,
+            config_version: r.config_version,
         })
     }
 

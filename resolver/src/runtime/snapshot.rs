@@ -62,6 +62,32 @@ pub struct Resolution {
     pub config_version: u64,
 }
 
+/// A [`Resolution`] lent to the closure of [`crate::Resolver::resolve_with`]: the same fields,
+/// the URL borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResolutionRef<'a> {
+    /// The full URL: the origin's base joined with the path.
+    pub url: &'a Url,
+    /// The origin chosen.
+    pub origin: OriginKind,
+    /// Why it was chosen.
+    pub reason: Reason,
+    /// Version of the config document that decided it.
+    pub config_version: u64,
+}
+
+impl Resolution {
+    /// This resolution with its URL borrowed, as [`crate::Resolver::resolve_with`] lends it.
+    pub fn as_borrowed(&self) -> ResolutionRef<'_> {
+        ResolutionRef {
+            url: &self.url,
+            origin: self.origin,
+            reason: self.reason,
+            config_version: self.config_version,
+        }
+    }
+}
+
 /// The config in use and its origins' state.
 #[derive(Debug)]
 pub(super) struct Snapshot {
