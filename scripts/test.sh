@@ -2,7 +2,9 @@
 # Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
 # PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
 # valgrind, the shortened migration drill, doc tests), the FFI header check, the Node.js
-# binding's tests (npm ci + node --test), the JVM host (bindings/jvm: Debian's JDK and
+# binding's tests (npm ci + node --test), the WebAssembly package @sourcegate/resolver
+# (bindings/js/run-tests.sh: rustup's wasm32-unknown-unknown target and wasm-bindgen-cli from
+# crates.io when missing, eventsource from npm, node --test against a control plane), the JVM host (bindings/jvm: Debian's JDK and
 # libjna-java, installed if missing), /rest/v1 with Supabase's own clients
 # (scripts/supabase-clients.sh: @supabase/supabase-js, @supabase/postgrest-js and ws from npm
 # in control-plane/clients; postgrest (postgrest-py) and pytest from PyPI, pinned in
@@ -54,6 +56,9 @@ bash ffi/check-header.sh
 
 echo "== Node.js binding"
 bash bindings/node/run-tests.sh
+
+echo "== @sourcegate/resolver: the WebAssembly package (wasm32 target and wasm-bindgen-cli installed if missing)"
+bash bindings/js/run-tests.sh
 
 echo "== JVM host (Java 17 + JNA, as an Android app loads the library)"
 bash bindings/jvm/run-tests.sh
