@@ -32,4 +32,7 @@ if [ -z "${SOURCEGATE_CP_BIN:-}" ]; then
   export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
 fi
 
-node --test --test-concurrency=1 diff.test.mjs admin.test.mjs
+# @sourcegate/resolver in the browser needs the package built (scripts/test.sh built it).
+[ -e "$repo/bindings/js/pkg/sourcegate_wasm_bg.wasm" ] || bash "$repo/bindings/js/build.sh"
+
+node --test --test-concurrency=1 diff.test.mjs admin.test.mjs js-package.test.mjs
