@@ -138,3 +138,42 @@ test('the last-known-good copy serves when the provider is down, and a bad docum
     assert.equal(bad.getStats().config.version, version, 'the refused document did not replace the kept one');
   } finally { bad.close(); }
 });
+
+test('in Node, the last-known-good copy and the install id survive a restart in a file', async () => {
+  const { fileStorage } = await import('../node.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sg-js-'));
+  const file = path.join(dir, 'sourcegate.json');
+  try {
+    const version = await setConfig(doc({ type: 'cdn' }));
+    const a = await MarketplaceSourceResolver.create({
+      defaultGitUrl: 'http://127.0.0.1:9/default/', provider: { type: 'controlPlane', url: cp.base }, storage: fileStorage(file),
+    });
+    const id = a.installId;
+    a.close();
+    // "Restart" with the control plane unreachable: the file gives the document and the id.
+    const b = await MarketplaceSourceResolver.create({
+      defaultGitUrl: 'http://127.0.0.1:9/default/', provider: { type: 'controlPlane', url: 'http://127.0.0.1:9' },
+      requestTimeoutMs: 500, storage: fileStorage(file),
+    });
+    try {
+      assert.equal(b.installId, id);
+      assert.equal(b.getStats().config.version, version);
+      assert.equal(await b.resolveUrl(P), cdn.url + P);
+    } finally { b.close(); }
+    // A damaged file reads as empty: a fresh install id, the default config.
+    fs.writeFileSync(file, '{not json');
+    const c = await MarketplaceSourceResolver.create({
+      defaultGitUrl: 'http://127.0.0.1:9/default/', provider: { type: 'controlPlane', url: 'http://127.0.0.1:9' },
+      requestTimeoutMs: 500, storage: fileStorage(file),
+    });
+    try {
+      assert.notEqual(c.installId, id);
+      assert.equal(await c.resolveUrl(P), 'http://127.0.0.1:9/default/' + P);
+    } finally { c.close(); }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
