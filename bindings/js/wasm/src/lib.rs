@@ -274,7 +274,11 @@ impl Core {
     /// # Errors
     /// `invalid_argument`, `config_invalid` (nothing changes); `stale_version` when the document
     /// is older than a trusted one in use (TUF's rollback rule, as the Rust resolver applies it).
-    pub fn install(&mut self, document_json: &str, version: Option<f64>) -> Result<String, JsValue> {
+    pub fn install(
+        &mut self,
+        document_json: &str,
+        version: Option<f64>,
+    ) -> Result<String, JsValue> {
         Ok(self.install_doc(document_json, version)?.to_string())
     }
 
@@ -290,7 +294,9 @@ impl Core {
     /// `invalid_path`, `no_origin`.
     #[wasm_bindgen(js_name = resolveUrl)]
     pub fn resolve_url(&self, path: &str, now_ms: f64) -> Result<String, JsValue> {
-        let r = self.origins.route(&self.config, self.bucket, ms_to_ns(now_ms));
+        let r = self
+            .origins
+            .route(&self.config, self.bucket, ms_to_ns(now_ms));
         Ok(self.origins.url(r.first(), path).map_err(Failure::from)?)
     }
 
@@ -301,7 +307,9 @@ impl Core {
     /// `invalid_path`, `no_origin` (for the first origin; a fallback that cannot serve the path
     /// is left out).
     pub fn route(&self, path: &str, now_ms: f64) -> Result<String, JsValue> {
-        let r = self.origins.route(&self.config, self.bucket, ms_to_ns(now_ms));
+        let r = self
+            .origins
+            .route(&self.config, self.bucket, ms_to_ns(now_ms));
         let first = self.origins.url(r.first(), path).map_err(Failure::from)?;
         let mut order = vec![r.first().as_str()];
         let mut urls = vec![first];
@@ -364,7 +372,12 @@ impl Core {
     ///
     /// # Errors
     /// `invalid_argument` for an unknown origin.
-    pub fn probe(&mut self, origin: &str, success: bool, error: Option<String>) -> Result<bool, JsValue> {
+    pub fn probe(
+        &mut self,
+        origin: &str,
+        success: bool,
+        error: Option<String>,
+    ) -> Result<bool, JsValue> {
         let kind = origin_of(origin)?;
         Ok(self.origins.probe(kind, &self.config, success, error))
     }

@@ -157,7 +157,10 @@ impl Origins {
             let requested = o
                 .retry_after
                 .and_then(|v| parse_retry_after(v, clock))
-                .or_else(|| o.ratelimit_reset.and_then(|v| parse_ratelimit_reset(v, clock)));
+                .or_else(|| {
+                    o.ratelimit_reset
+                        .and_then(|v| parse_ratelimit_reset(v, clock))
+                });
             let c = cooldown(requested, jitter);
             cooldown_ms = c.as_secs_f64() * 1000.0;
             slot.flags
@@ -242,9 +245,10 @@ impl Slot {
         ] {
             to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        flags
-            .healthy
-            .store(self.flags.healthy.load(Ordering::Relaxed), Ordering::Relaxed);
+        flags.healthy.store(
+            self.flags.healthy.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         Slot {
             base: self.base.clone(),
             flags,

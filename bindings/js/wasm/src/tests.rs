@@ -24,7 +24,10 @@ fn starts_on_the_default_git_url_and_installs_a_document() {
     assert_eq!(info["changed"], true);
     assert_eq!(info["version"], 3);
     assert_eq!(info["mode"], "cdn");
-    assert_eq!(c.resolve_url("a.json", 0.0).unwrap(), "https://cdn.example.invalid/a.json");
+    assert_eq!(
+        c.resolve_url("a.json", 0.0).unwrap(),
+        "https://cdn.example.invalid/a.json"
+    );
     assert_eq!(c.bucket(), 5185, "test-data/buckets.json");
 }
 
@@ -54,7 +57,9 @@ fn five_5xx_in_a_row_eject_the_origin() {
     let mut c = core();
     c.install_doc(&doc("git"), None).unwrap();
     for i in 0..4 {
-        let out = c.observe("git", 503, None, None, None, f64::from(i), 0.0).unwrap();
+        let out = c
+            .observe("git", 503, None, None, None, f64::from(i), 0.0)
+            .unwrap();
         assert!(out.contains("\"ejected\":false"), "{out}");
     }
     let out = c.observe("git", 503, None, None, None, 5.0, 0.0).unwrap();
@@ -83,6 +88,9 @@ fn route_json_answers_as_the_c_abi() {
     )
     .unwrap();
     assert_eq!(v["order"], json!(["cdn", "git"]));
-    assert_eq!(v["reason"], json!({"kind": "failover", "from": "git", "cause": "rateLimited"}));
+    assert_eq!(
+        v["reason"],
+        json!({"kind": "failover", "from": "git", "cause": "rateLimited"})
+    );
     assert_eq!(v["url"], "https://cdn.example.invalid/p.json");
 }
