@@ -415,6 +415,33 @@ test('health and usage render the documented shapes (responses mocked in the bro
   }
 });
 
+test('the autopilot tab shows the policy, refuses an invalid one with its field and saves a valid one', async () => {
+  await tab('autopilot');
+  await page.waitForSelector('#ap-state');
+  assert.match(await page.textContent('#ap-state'), /Off/);
+  assert.equal(await page.inputValue('#ap-threshold'), '70', 'the seed\'s 70 % is the default');
+  const before = await apiCall('GET', '/v1/autopilot', adminToken);
+  assert.equal(before.status, 200);
+  await page.fill('#ap-threshold', '150');
+  await page.click('#ap-save');
+  await page.waitForSelector('#ap-result.error');
+  assert.match((await page.getAttribute('#ap-result', 'data-field')) || '', /thresholdPercent/);
+  assert.equal((await apiCall('GET', '/v1/autopilot', adminToken)).body.version, before.body.version, 'nothing was written');
+  await page.fill('#ap-threshold', '80');
+  await page.check('#ap-enabled');
+  await page.check('#ap-dry');
+  await page.fill('#ap-reason', 'e2e: autopilot in dry run');
+  await page.click('#ap-save');
+  await page.waitForSelector('#ap-result.ok');
+  const after = await apiCall('GET', '/v1/autopilot', adminToken);
+  assert.equal(after.body.policy.enabled, true);
+  assert.equal(after.body.policy.dryRun, true);
+  assert.equal(after.body.policy.gitPressure.thresholdPercent, 80);
+  assert.ok(after.body.version > before.body.version);
+  await page.waitForFunction(() => /On \(dry run\)/.test(document.querySelector('#ap-state')?.textContent || ''));
+  await shot('autopilot');
+});
+
 test('no script error on the page', () => {
   assert.deepEqual(pageErrors, []);
 });

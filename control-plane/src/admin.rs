@@ -64,6 +64,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("tab-health.js", JS),
     asset!("tab-usage.js", JS),
     asset!("tab-history.js", JS),
+    asset!("tab-autopilot.js", JS),
     asset!("diff.js", JS),
     asset!("chart.js", JS),
 ];

@@ -19,8 +19,9 @@
 //! database role `sourcegate_autopilot` (history `changed_role` = `autopilot`, the rule and its
 //! figures in `reason`), expecting the version it decided on (an admin's change in between wins:
 //! 409, nothing written). Every decision, dry runs included, is recorded in
-//! `app_private.autopilot_decisions` with the replica that made it; the newest one starts the
-//! cooldown.
+//! `app_private.autopilot_decisions` with the replica that made it, in the same transaction as
+//! the write; the newest one starts the cooldown. A version the autopilot wrote is not rolled
+//! back by `errorRollback` (that would restore the change that hurt); admins can.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -254,6 +255,16 @@ async fn decide_once(
         sqlx::query_scalar("SELECT max(decided_at) FROM app_private.autopilot_decisions")
             .fetch_one(&mut *tx)
             .await?;
+    // A version the autopilot wrote is never rolled back automatically (a rollback of a
+    // rollback would restore the change that hurt); admins can.
+    let by_autopilot: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM public.app_config_history
+                         WHERE config_key = $1 AND version = $2 AND changed_role = 'autopilot')",
+    )
+    .bind(sourcegate_contract::CONFIG_KEY)
+    .bind(cur.version)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     let longest = [
         policy.git_pressure.as_ref().map_or(0, |g| g.for_minutes),
@@ -284,7 +295,7 @@ async fn decide_once(
         current: Current {
             version: cur.version,
             changed_minute: cur.updated_at.timestamp().div_euclid(secs),
-            previous_version: previous.as_ref().map(|p| p.0),
+            previous_version: previous.as_ref().filter(|_| !by_autopilot).map(|p| p.0),
             on_target: on_target(&cur.value, target),
         },
         last_action_minute: last.map(|t| t.timestamp().div_euclid(secs)),
@@ -312,26 +323,13 @@ async fn decide_once(
     let Some(doc) = doc else {
         return Ok(format!("{rule}: would act, but the document names no CDN"));
     };
-    let to_version = if dry_run {
-        None
-    } else {
-        Some(write_as_autopilot(state, pid, &doc, &reason, cur.version).await?)
+    let decision = Recorded {
+        rule,
+        reason: &reason,
+        from_version: cur.version,
+        decided_by: name,
     };
-    let mut tx = db::begin_service(&state.pool).await?;
-    sqlx::query(
-        "INSERT INTO app_private.autopilot_decisions
-           (rule, reason, dry_run, from_version, to_version, decided_by)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(rule)
-    .bind(&reason)
-    .bind(dry_run)
-    .bind(cur.version)
-    .bind(to_version)
-    .bind(name)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let to_version = write_and_record(state, pid, (!dry_run).then_some(&doc), &decision).await?;
     if to_version.is_some() {
         state
             .hub
@@ -366,14 +364,23 @@ async fn decide_once(
     })
 }
 
-/// The write, as `sourcegate_autopilot`, committed only while `pid` holds the leader lock.
-async fn write_as_autopilot(
+/// What a decision row records.
+struct Recorded<'a> {
+    rule: &'a str,
+    reason: &'a str,
+    from_version: i64,
+    decided_by: &'a str,
+}
+
+/// In one transaction, committed only while `pid` holds the leader lock: the write of `doc`
+/// (none for a dry run) as `sourcegate_autopilot`, expecting `d.from_version`, then the
+/// decision row as `service_role`. Returns the version written.
+async fn write_and_record(
     state: &AppState,
     pid: i32,
-    doc: &serde_json::Value,
-    reason: &str,
-    expected: i64,
-) -> Result<i64, DecideError> {
+    doc: Option<&serde_json::Value>,
+    d: &Recorded<'_>,
+) -> Result<Option<i64>, DecideError> {
     let mut tx = state.pool.begin().await?;
     sqlx::query("SELECT set_config('role', $1, true), set_config('request.jwt.claims', '', true)")
         .bind(ROLE)
@@ -391,14 +398,35 @@ async fn write_as_autopilot(
     if !held {
         return Err(DecideError::LostLead);
     }
-    let version: i64 =
-        sqlx::query_scalar("SELECT version FROM public.autopilot_update_config($1, $2, $3, $4)")
-            .bind(sourcegate_contract::CONFIG_KEY)
-            .bind(doc)
-            .bind(reason)
-            .bind(expected)
-            .fetch_one(&mut *tx)
-            .await?;
+    let mut version = None;
+    if let Some(doc) = doc {
+        let v: i64 = sqlx::query_scalar(
+            "SELECT version FROM public.autopilot_update_config($1, $2, $3, $4)",
+        )
+        .bind(sourcegate_contract::CONFIG_KEY)
+        .bind(doc)
+        .bind(d.reason)
+        .bind(d.from_version)
+        .fetch_one(&mut *tx)
+        .await?;
+        version = Some(v);
+    }
+    sqlx::query("SELECT set_config('role', 'service_role', true)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO app_private.autopilot_decisions
+           (rule, reason, dry_run, from_version, to_version, decided_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(d.rule)
+    .bind(d.reason)
+    .bind(doc.is_none())
+    .bind(d.from_version)
+    .bind(version)
+    .bind(d.decided_by)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(version)
 }

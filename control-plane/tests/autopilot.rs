@@ -547,15 +547,24 @@ async fn one_replica_decides_and_the_other_takes_over_when_it_dies() {
         reason.starts_with("gitPressure: Git usage 80 % ≥ 70 % for 2 min; CDN healthy"),
         "{reason}"
     );
-    let now: Value = http
-        .get(format!("{}/v1/configs/marketplace_source", b.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(now["value"]["type"], "hybrid");
+    // Replica b serves its in-memory snapshot, which follows the write over LISTEN/NOTIFY: poll
+    // (under load the notification can trail the decision's record by a few milliseconds).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let now = loop {
+        let now: Value = http
+            .get(format!("{}/v1/configs/marketplace_source", b.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if now["value"]["type"] == "hybrid" || Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(now["value"]["type"], "hybrid", "{now}");
     assert_eq!(now["value"]["priority"], json!(["cdn", "git"]));
     // Exactly one leader; the replica that decided is the one leading.
     let pid = leader_pid(&mut c).await.expect("a leader");
@@ -772,4 +781,112 @@ async fn the_webhook_is_signed_retried_with_backoff_and_guarded() {
         "{e}"
     );
     assert!(rx.got.lock().unwrap().is_empty());
+}
+
+fn error_report(install: &str) -> Value {
+    let mut r = report(install, 0, 0);
+    r["mode"] = json!("cdn");
+    r["origins"]["cdn"] = json!({"requests": 90, "failures": 10, "rateLimited": 0});
+    r["errors"] = json!(10);
+    r
+}
+
+#[tokio::test]
+async fn a_dry_run_records_only_then_error_rollback_restores_the_previous_version_once() {
+    let ctx = start_with(|s| {
+        s.telemetry_minute_secs = 1;
+        s.telemetry_flush_ms = 50;
+        s.autopilot_interval_ms = 100;
+    })
+    .await;
+    let before = ctx.get_config().await;
+    let r = put_key(&ctx, "marketplace_source", cdn_doc()).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let policy = |dry: bool| {
+        json!({"enabled": true, "dryRun": dry, "minInstalls": 2, "cooldownMinutes": 0,
+               "gitPressure": null,
+               "errorRollback": {"errorPercent": 5, "forMinutes": 2, "watchMinutes": 60}})
+    };
+    let r = put_key(&ctx, "autopilot", policy(true)).await;
+    assert_eq!(r.status(), 200);
+    let feeder = {
+        let (http, base) = (ctx.http.clone(), ctx.base.clone());
+        tokio::spawn(async move {
+            for n in 0u64.. {
+                let _ = http
+                    .post(format!("{base}/v1/telemetry"))
+                    .json(&error_report(&format!("e-{}", n % 3)))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        })
+    };
+    let mut c = superuser(&ctx).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let dry = loop {
+        let d = decisions(&mut c).await.unwrap();
+        if !d.is_empty() {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no dry-run decision");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (rule, reason, dry_run, to) = &dry[0];
+    assert_eq!(
+        (rule.as_str(), *dry_run, *to),
+        ("errorRollback", true, None)
+    );
+    assert!(
+        reason.starts_with("errorRollback: errors 11.1 % ≥ 5 % for 2 min within 60 min of version"),
+        "{reason}"
+    );
+    assert_eq!(
+        ctx.get_config().await["value"]["type"],
+        "cdn",
+        "a dry run changes nothing"
+    );
+    // Live: the rollback happens, once.
+    let r = put_key(&ctx, "autopilot", policy(false)).await;
+    assert_eq!(r.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = ctx.get_config().await;
+        if now["value"]["type"] == before["value"]["type"] {
+            assert_eq!(now["value"]["gitUrl"], before["value"]["gitUrl"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never rolled back: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Errors go on, cooldown 0: the autopilot's own version is not rolled back again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let live: Vec<_> = decisions(&mut c)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.2)
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT changed_role, reason FROM public.app_config_history
+          WHERE config_key = 'marketplace_source' AND changed_role = 'autopilot'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].1.contains("rolling back to version"), "{rows:?}");
+    feeder.abort();
+}
+
+/// The autopilot's recorded decisions, oldest first: (rule, reason, dry run, version written).
+async fn decisions(
+    c: &mut sqlx::PgConnection,
+) -> Result<Vec<(String, String, bool, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT rule, reason, dry_run, to_version FROM app_private.autopilot_decisions ORDER BY id",
+    )
+    .fetch_all(c)
+    .await
 }

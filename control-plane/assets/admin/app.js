@@ -1,7 +1,7 @@
-// Sourcegate admin console: Source / Health / Usage / History over the control plane's /v1 API.
+// Sourcegate admin console: Source / Health / Usage / History / Autopilot over the control plane's /v1 API.
 // The entry module (start-up). Layout: common.js (state, DOM helpers, formatting), session.js
 // (sign-in), config.js (read + SSE), dialog.js (confirmation), tabs.js (the tab bar) and one
-// module per tab: tab-source.js, tab-health.js, tab-usage.js, tab-history.js.
+// module per tab: tab-source.js, tab-health.js, tab-usage.js, tab-history.js, tab-autopilot.js.
 import { setToken } from '/admin/api.js';
 import { $, $$, notice } from '/admin/common.js';
 import { loadConfig, loadModes, connectEvents } from '/admin/config.js';
@@ -36,7 +36,7 @@ function start() {
   });
   refreshIdentity();
   const initial = location.hash.slice(1);
-  showTab(['source', 'health', 'usage', 'history'].includes(initial) ? initial : 'source');
+  showTab(['source', 'health', 'usage', 'history', 'autopilot'].includes(initial) ? initial : 'source');
   document.body.dataset.ready = '1';
 }
 

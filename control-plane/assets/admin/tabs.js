@@ -3,9 +3,10 @@ import { $$, state } from '/admin/common.js';
 import { loadHealth } from '/admin/tab-health.js';
 import { loadUsage } from '/admin/tab-usage.js';
 import { loadHistory } from '/admin/tab-history.js';
+import { loadAutopilot } from '/admin/tab-autopilot.js';
 
-const LOADERS = { health: loadHealth, usage: loadUsage, history: loadHistory };
-const REFRESH = { health: 5000, usage: 10000 };
+const LOADERS = { health: loadHealth, usage: loadUsage, history: loadHistory, autopilot: () => loadAutopilot(true) };
+const REFRESH = { health: 5000, usage: 10000, autopilot: 5000 };
 
 export function loadTab(tab) {
   const f = LOADERS[tab];
