@@ -14,6 +14,8 @@
 //! - [`backoff`]: exponential backoff with full jitter (retries and reconnects).
 //! - [`ratelimit`]: reading `Retry-After` / `x-ratelimit-reset` and cooldown rules.
 //! - [`registry`]: checks that a body is a plugin registry or a theme list.
+//! - [`conformance`]: one routing decision as JSON, the conformance suite's shape (every
+//!   host's `route_json`).
 //! - [`content`]: the content check a fetched body must pass ([`content::ContentCheck`]).
 //! - [`error`]: [`error::RequestError`] and [`error::AttemptError`].
 //! - `util`: URL helpers (a base URL ends with `/`; joining a request path under it).
@@ -22,6 +24,7 @@
 pub mod backoff;
 pub mod bucket;
 pub mod config;
+pub mod conformance;
 pub mod content;
 pub mod error;
 pub mod health;

@@ -249,47 +249,17 @@ pub unsafe extern "C" fn sg_route_json(
     })
 }
 
-/// [`sg_route_json`] without the C strings.
+/// [`sg_route_json`] without the C strings: the core's one decision of a case
+/// ([`sourcegate::conformance::route_case`]), its errors mapped to statuses.
 fn route_json(input: &str) -> Result<String, Failure> {
-    use sourcegate::config::MarketplaceConfig;
-    use sourcegate::routing::{OriginView, route, url_for};
+    use sourcegate::conformance::{CaseError, route_case};
     let bad = |msg: String| Failure::new(sg_status::InvalidArgument, msg);
     let v: serde_json::Value =
         serde_json::from_str(input).map_err(|e| bad(format!("input_json: {e}")))?;
-    let cfg = MarketplaceConfig::from_value(&v["document"])
-        .map_err(|e| Failure::new(sg_status::ConfigInvalid, e.to_string()))?;
-    let install_id = v["installId"]
-        .as_str()
-        .ok_or_else(|| bad("installId: expected a string".into()))?;
-    let view = |kind: OriginKind| -> Result<OriginView, Failure> {
-        let o = &v["origins"][kind.as_str()];
-        let unavailable = match o["unavailable"].as_str() {
-            None => None,
-            Some("rateLimited") => Some(Unavailable::RateLimited),
-            Some("ejected") => Some(Unavailable::Ejected),
-            Some("unhealthy") => Some(Unavailable::Unhealthy),
-            Some(other) => return Err(bad(format!("origins.{kind}.unavailable: {other}"))),
-        };
-        Ok(OriginView {
-            configured: o["configured"]
-                .as_bool()
-                .unwrap_or(cfg.origin_url(kind).is_some()),
-            unavailable,
-            last_failure: o["lastFailure"].as_u64().unwrap_or(0),
-        })
-    };
-    let r = route(
-        &cfg,
-        sourcegate::bucket::bucket_of(install_id),
-        [view(OriginKind::Git)?, view(OriginKind::Cdn)?],
-    );
-    let mut out = serde_json::json!({
-        "order": r.candidates().iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-        "reason": r.reason,
-    });
-    if let Some(path) = v["path"].as_str() {
-        let url = url_for(&cfg, r.first(), path)?;
-        out["url"] = url.as_str().into();
+    match route_case(&v) {
+        Ok(out) => Ok(out.to_string()),
+        Err(CaseError::InvalidArgument(m)) => Err(bad(m)),
+        Err(CaseError::Config(e)) => Err(Failure::new(sg_status::ConfigInvalid, e.to_string())),
+        Err(CaseError::Request(e)) => Err(e.into()),
     }
-    Ok(out.to_string())
 }

@@ -32,6 +32,7 @@
 //! - [`registry`]: checks that a body is a plugin registry or a theme list.
 //! - [`content`]: the content check a fetched body must pass ([`content::ContentCheck`]).
 //! - [`backoff`]: exponential backoff with full jitter (refresh and push reconnects).
+//! - [`conformance`]: one routing decision as JSON, the conformance suite's shape.
 //!
 //! Pure, in this crate:
 //! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`]
@@ -70,7 +71,9 @@ pub mod tls;
 // The pure modules live in `sourcegate-core` (no I/O; it also builds for WebAssembly) and keep
 // their paths here.
 use sourcegate_core::util;
-pub use sourcegate_core::{backoff, bucket, config, content, health, ratelimit, registry, routing};
+pub use sourcegate_core::{
+    backoff, bucket, config, conformance, content, health, ratelimit, registry, routing,
+};
 
 pub use config::{MarketplaceConfig, Mode, OriginKind};
 pub use error::{AttemptError, BuildError, Error, InstallError, RequestError};

@@ -25,7 +25,6 @@ use sourcegate_core::bucket::{Bucket, bucket_of as core_bucket_of};
 use sourcegate_core::config::{MarketplaceConfig, OriginKind};
 use sourcegate_core::content::ContentCheck;
 use sourcegate_core::error::RequestError;
-use sourcegate_core::routing::{OriginView, Unavailable, route, url_for};
 use url::Url;
 use wasm_bindgen::prelude::*;
 
@@ -135,46 +134,16 @@ pub fn route_json(input_json: &str) -> Result<String, JsValue> {
 }
 
 fn route_value(input_json: &str) -> Result<Value, Failure> {
-    let v = parse_json(input_json, "input")?;
-    let cfg = parse_document(&v["document"])?;
-    let install_id = v["installId"]
-        .as_str()
-        .ok_or_else(|| Failure::new("invalid_argument", "installId: expected a string"))?;
-    let view = |kind: OriginKind| -> Result<OriginView, Failure> {
-        let o = &v["origins"][kind.as_str()];
-        let unavailable = match o["unavailable"].as_str() {
-            None => None,
-            Some("rateLimited") => Some(Unavailable::RateLimited),
-            Some("ejected") => Some(Unavailable::Ejected),
-            Some("unhealthy") => Some(Unavailable::Unhealthy),
-            Some(other) => {
-                return Err(Failure::new(
-                    "invalid_argument",
-                    format!("origins.{kind}.unavailable: {other}"),
-                ));
-            }
-        };
-        Ok(OriginView {
-            configured: o["configured"]
-                .as_bool()
-                .unwrap_or(cfg.origin_url(kind).is_some()),
-            unavailable,
-            last_failure: o["lastFailure"].as_u64().unwrap_or(0),
-        })
-    };
-    let r = route(
-        &cfg,
-        core_bucket_of(install_id),
-        [view(OriginKind::Git)?, view(OriginKind::Cdn)?],
-    );
-    let mut out = json!({
-        "order": r.candidates().iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-        "reason": r.reason,
-    });
-    if let Some(path) = v["path"].as_str() {
-        out["url"] = url_for(&cfg, r.first(), path)?.as_str().into();
-    }
-    Ok(out)
+    use sourcegate_core::conformance::{CaseError, route_case};
+    route_case(&parse_json(input_json, "input")?).map_err(|e| match e {
+        CaseError::InvalidArgument(m) => Failure::new("invalid_argument", m),
+        CaseError::Config(e) => Failure {
+            code: "config_invalid",
+            message: e.to_string(),
+            field: e.field().map(str::to_owned),
+        },
+        CaseError::Request(e) => e.into(),
+    })
 }
 
 /// Checks a fetched body with the named check (`none`, `auto`: JSON for `.json` paths,
