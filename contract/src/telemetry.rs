@@ -113,8 +113,14 @@ pub struct TelemetryReport {
     pub origins: OriginsCounts,
     /// Requests served by a fallback origin since the previous report.
     pub fallbacks: u64,
-    /// Requests no origin could serve since the previous report.
+    /// Requests no origin could serve since the previous report, answered with an error.
     pub errors: u64,
+    /// Requests no origin could serve since the previous report, answered from a stale kept
+    /// body instead (RFC 9111 §4.2.4; the resolver's `stale_if_error`). The app showed
+    /// something, but every origin failed: the autopilot's error share counts these with
+    /// `errors`. Optional: a report without it (from an older resolver) means 0.
+    #[serde(default)]
+    pub stale: u64,
     /// Latency figures of the interval.
     pub latency_ms: LatencyMs,
     /// The latest quota each origin announced (optional: reports without it, from older
@@ -145,6 +151,7 @@ mod tests {
             },
             fallbacks: 1,
             errors: 0,
+            stale: 0,
             latency_ms: LatencyMs {
                 p50: 12.0,
                 p99: 80.5,

@@ -12,7 +12,7 @@
 //!   of Git requests answered as rate-limited (429, or 403 from Git).
 //! - **`errorRollback`**: within `watchMinutes` after a change (default 60, the emergency
 //!   scenario's hour), when the fleet's error share (requests no origin could serve, over all
-//!   requests) is at least `errorPercent` (default 5 %) in each of the last `forMinutes`
+//!   requests; a request answered from a stale kept body counts, since every origin failed it) is at least `errorPercent` (default 5 %) in each of the last `forMinutes`
 //!   complete minutes, roll back to the previous version.
 //!
 //! Around both: nothing fires while the policy is off, within `cooldownMinutes` (default 30)
@@ -200,7 +200,8 @@ pub struct MinuteSample {
     pub git_quota: Option<(u64, u64)>,
     /// All requests, every origin.
     pub requests: u64,
-    /// Requests no origin could serve.
+    /// Requests no origin could serve: answered with an error, or from a stale kept body
+    /// (reports' `errors + stale`).
     pub errors: u64,
 }
 

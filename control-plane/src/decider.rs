@@ -206,13 +206,17 @@ fn switched(doc: &serde_json::Value, target: Target) -> Option<serde_json::Value
     Some(serde_json::Value::Object(d))
 }
 
-/// Whether the control plane's own probe finds the CDN healthy (no probes: not healthy).
+/// Whether the control plane's own probe finds the CDN healthy: probed at least once (an
+/// origin never checked is only presumed healthy; silence is not evidence), healthy, not
+/// ejected, and allowed by the outbound guard. No probes (`--origin-probes false`, or
+/// `healthCheckEnabled: false` in the document): not healthy, so `gitPressure` never fires.
 fn cdn_healthy(state: &AppState) -> bool {
     let Some(prober) = state.fleet.probe() else {
         return false;
     };
     prober.health().iter().any(|h| {
         h.origin == sourcegate::OriginKind::Cdn
+            && h.checks > 0
             && h.healthy
             && !h.ejected
             && url::Url::parse(&h.url)

@@ -83,6 +83,7 @@ pub fn validate(r: &TelemetryReport) -> Result<(), InvalidReport> {
         ("origins.cdn.rateLimited", r.origins.cdn.rate_limited),
         ("fallbacks", r.fallbacks),
         ("errors", r.errors),
+        ("stale", r.stale),
     ];
     for (field, v) in counts {
         if v > MAX_COUNT {
@@ -150,8 +151,10 @@ pub struct Bucket {
     pub cdn: OriginMinute,
     /// Requests served by a fallback origin.
     pub fallbacks: u64,
-    /// Requests no origin could serve.
+    /// Requests no origin could serve, answered with an error.
     pub errors: u64,
+    /// Requests no origin could serve, answered from a stale kept body.
+    pub stale: u64,
     /// Reports.
     pub reports: u64,
     /// Installs that reported for the first time in this minute (on this replica).
@@ -185,6 +188,7 @@ impl Bucket {
         self.cdn.add(&o.cdn);
         self.fallbacks = self.fallbacks.saturating_add(o.fallbacks);
         self.errors = self.errors.saturating_add(o.errors);
+        self.stale = self.stale.saturating_add(o.stale);
         self.reports = self.reports.saturating_add(o.reports);
         self.installs = self.installs.saturating_add(o.installs);
         self.weight = self.weight.saturating_add(o.weight);
@@ -264,6 +268,7 @@ impl Batch {
         b.cdn.add(&r.origins.cdn);
         b.fallbacks = b.fallbacks.saturating_add(r.fallbacks);
         b.errors = b.errors.saturating_add(r.errors);
+        b.stale = b.stale.saturating_add(r.stale);
         b.reports += 1;
         b.installs += u64::from(new_install);
         let weight = r
@@ -338,8 +343,11 @@ pub struct MinuteSummary {
     pub cdn: OriginMinute,
     /// Requests served by a fallback origin.
     pub fallbacks: u64,
-    /// Requests no origin could serve.
+    /// Requests no origin could serve, answered with an error.
     pub errors: u64,
+    /// Requests no origin could serve, answered from a stale kept body (the app showed an
+    /// older copy; the autopilot counts these as errors).
+    pub stale: u64,
     /// Request-weighted mean of the reported medians, ms (0 without requests).
     pub p50_ms: f64,
     /// Largest reported p99, ms (0 without requests).
@@ -375,6 +383,7 @@ impl MinuteSummary {
             cdn: b.cdn,
             fallbacks: b.fallbacks,
             errors: b.errors,
+            stale: b.stale,
             p50_ms: per(b.p50_sum),
             p99_ms: b.p99_max,
             mean_ms: per(b.mean_sum),
@@ -387,7 +396,9 @@ impl MinuteSummary {
 }
 
 /// The autopilot's view of a fleet minute (`crate::autopilot::MinuteSample`): requests are the
-/// origins' requests (Git + CDN), errors the requests no origin could serve.
+/// origins' requests (Git + CDN), errors the requests no origin could serve, whether the app
+/// then got an error or a stale kept copy (`errors + stale`: a fleet shielded by its kept
+/// bodies is still failing).
 pub fn sample(minute: i64, b: &Bucket) -> crate::autopilot::MinuteSample {
     crate::autopilot::MinuteSample {
         minute,
@@ -401,7 +412,7 @@ pub fn sample(minute: i64, b: &Bucket) -> crate::autopilot::MinuteSample {
             )
         }),
         requests: b.git.requests.saturating_add(b.cdn.requests),
-        errors: b.errors,
+        errors: b.errors.saturating_add(b.stale),
     }
 }
 
@@ -472,6 +483,7 @@ mod tests {
             },
             fallbacks: 1,
             errors: 0,
+            stale: 0,
             latency_ms: LatencyMs {
                 p50: 10.0,
                 p99: 50.0,
@@ -532,6 +544,26 @@ mod tests {
             T0 + 60
         );
         assert!(a.take().is_empty());
+    }
+
+    #[test]
+    fn stale_serves_count_in_the_autopilots_error_share() {
+        let mut a = Batch::new(60);
+        let mut r = report("a", "cdn", 3, 0, 90);
+        (r.errors, r.stale) = (2, 8);
+        a.record(&r, T0 + 1);
+        // A report from an older resolver: no `stale` field.
+        let mut old = serde_json::to_value(report("b", "cdn", 3, 0, 10)).unwrap();
+        old.as_object_mut().unwrap().remove("stale");
+        a.record(&serde_json::from_value(old).unwrap(), T0 + 2);
+        let d = a.take();
+        let f = fleet(&d);
+        let s = minutes(&f, 1, a.minute_of(T0 + 2), 60);
+        assert_eq!((s[0].errors, s[0].stale), (2, 8));
+        // (2 errors + 8 stale) of 100 requests.
+        let m = sample(0, &f[&a.minute_of(T0 + 2)]);
+        assert_eq!(m.errors, 10);
+        assert_eq!(m.error_percent(), Some(10.0));
     }
 
     #[test]

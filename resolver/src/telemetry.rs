@@ -144,6 +144,7 @@ pub fn report_delta(
         },
         fallbacks: s.fallbacks.saturating_sub(prev.fallbacks),
         errors: s.errors.saturating_sub(prev.errors),
+        stale: s.stale.saturating_sub(prev.stale),
         latency_ms: cur.latency,
         quota: cur.quota,
     }

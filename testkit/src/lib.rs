@@ -85,6 +85,14 @@ pub enum Fault {
     None,
     /// Answer every request with this status (e.g. 500, 503, 429).
     Status(u16),
+    /// Answer one request in `every` with `status` (the requests whose count since the
+    /// origin started, [`TestOrigin::hits`], is a multiple of `every`), serve the others.
+    StatusEvery {
+        /// The status of the failed answers (e.g. 500).
+        status: u16,
+        /// One request in this many fails (5: a fifth); 0 or 1: every request.
+        every: u64,
+    },
     /// Answer 429 with `Retry-After: <secs>`.
     RateLimited {
         /// Seconds in `Retry-After`.
@@ -409,7 +417,7 @@ async fn serve(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    s.hits.fetch_add(1, Ordering::Relaxed);
+    let hit = s.hits.fetch_add(1, Ordering::Relaxed) + 1;
     let accept = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -420,9 +428,13 @@ async fn serve(
     if !s.opts.latency.is_zero() {
         tokio::time::sleep(s.opts.latency).await;
     }
-    let fault = s.fault.lock().map(|f| *f).unwrap_or(Fault::None);
+    let fault = match s.fault.lock().map(|f| *f).unwrap_or(Fault::None) {
+        Fault::StatusEvery { status, every } if hit % every.max(1) == 0 => Fault::Status(status),
+        Fault::StatusEvery { .. } => Fault::None,
+        other => other,
+    };
     match fault {
-        Fault::None => {}
+        Fault::None | Fault::StatusEvery { .. } => {}
         Fault::Status(code) => {
             if code == 429 || code == 403 {
                 s.limited.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! The main job end to end: a shortened migration drill (100 installs) with the real control
-//! plane on embedded PostgreSQL, loopback origins and the real registry; asserts on its report.
+//! plane on embedded PostgreSQL, loopback origins and the real registry, the fleet autopilot's
+//! two phases included (minutes scaled to seconds); asserts on its report.
 
 use std::time::Duration;
 
@@ -52,10 +53,14 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
         ] {
             assert!(p.get(key).is_some(), "{key} missing in {p}");
         }
-        assert_eq!(p["errors"], 0, "{p}");
+        // Errors only where they are the point: the CDN alone fails a fifth of requests
+        // until the autopilot rolls back.
+        if p["name"] != "autopilot-rollback" {
+            assert_eq!(p["errors"], 0, "{p}");
+        }
         assert_eq!(
             p["requests"].as_u64().unwrap(),
-            p["git"].as_u64().unwrap() + p["cdn"].as_u64().unwrap(),
+            p["git"].as_u64().unwrap() + p["cdn"].as_u64().unwrap() + p["errors"].as_u64().unwrap(),
             "{p}"
         );
     }
@@ -108,14 +113,62 @@ async fn shortened_drill_fails_over_canaries_and_rolls_back() {
         json["registry"]["sha256"],
         "4a43d57482e664228edf49e282e4d7fc12c0ec0184feb4fff8616447d949e9c5"
     );
-    // Seed version 1, then six admin changes (git, canary 10, canary 50, cdn, rollback, and
-    // the new snapshot's `integrity` published with it in `registry-update`).
+    // Seed version 1, the loopback Git document set before the probes start (2), six admin
+    // changes (git, canary 10, canary 50, cdn, rollback, and the new snapshot's `integrity`
+    // published with it in `registry-update`), then the autopilot's switch (9), the admin's
+    // flip to the CDN alone (10) and the autopilot's rollback (11).
     assert_eq!(
         json["history_versions"],
-        serde_json::json!([1, 2, 3, 4, 5, 6, 7])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     );
+    assert_eq!(json["autopilot_versions"], serde_json::json!([9, 11]));
     // The fleet followed that flip, and served the new snapshot under its integrity entry
     // with zero errors.
     assert!(update["propagation_ms"].is_number(), "{update}");
     assert_eq!(update["errors"], 0, "{update}");
+
+    // The autopilot: Git saturated, no admin acting, it switched the fleet to hybrid CDN→Git,
+    // once, live, on the quota the installs reported; the fleet followed over SSE.
+    let pressure = by_name("autopilot-git-pressure");
+    let a = &pressure["autopilot"];
+    assert_eq!(a["actions"], 1, "{pressure}");
+    assert_eq!(a["dry_runs"], 0, "{pressure}");
+    assert_eq!(a["rule"], "gitPressure", "{pressure}");
+    assert_eq!(
+        (a["from_version"].as_u64(), a["to_version"].as_u64()),
+        (Some(8), Some(9))
+    );
+    let reason = a["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("gitPressure: Git usage ") && reason.contains("CDN healthy"),
+        "{reason}"
+    );
+    assert!(
+        a["fleet_followed_ms"].as_f64().unwrap() < 10_000.0,
+        "{pressure}"
+    );
+    assert!(pressure["rate_limited"].as_u64().unwrap() > 0, "{pressure}");
+    assert!(pressure["cdn"].as_u64().unwrap() > 0, "{pressure}");
+    // After a flip to the CDN alone that fails a fifth of requests, it rolled back to its own
+    // hybrid version (9), once; nothing failed once the fleet had followed.
+    let rollback = by_name("autopilot-rollback");
+    let a = &rollback["autopilot"];
+    assert_eq!(a["actions"], 1, "{rollback}");
+    assert_eq!(a["rule"], "errorRollback", "{rollback}");
+    assert_eq!(
+        (a["from_version"].as_u64(), a["to_version"].as_u64()),
+        (Some(10), Some(11))
+    );
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("rolling back to version 9"),
+        "{rollback}"
+    );
+    assert_eq!(a["errors_after_follow"], 0, "{rollback}");
+    assert!(
+        rollback["errors"].as_u64().unwrap() + rollback["stale"].as_u64().unwrap() > 0,
+        "{rollback}"
+    );
 }

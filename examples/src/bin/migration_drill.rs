@@ -58,6 +58,16 @@ struct Args {
     /// without gzip (the `steady` phase then fails its checks).
     #[arg(long)]
     baseline: bool,
+    /// Seconds in one of the autopilot's minutes (the control plane's `--minute-secs`; also
+    /// each install's telemetry interval): 1 scales minutes to seconds.
+    #[arg(long, default_value_t = 1)]
+    minute_secs: u32,
+    /// The autopilot policy's `minInstalls` (installs reporting in a minute for it to count).
+    #[arg(long, default_value_t = 10)]
+    autopilot_min_installs: u64,
+    /// The policy's `gitPressure.forMinutes`, in scaled minutes.
+    #[arg(long, default_value_t = 3)]
+    autopilot_for_minutes: u32,
     /// Write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -115,6 +125,9 @@ async fn main() -> ExitCode {
         max_age_secs: args.max_age_secs,
         steady_polls: args.steady_polls,
         baseline: args.baseline,
+        minute_secs: args.minute_secs.max(1),
+        autopilot_min_installs: args.autopilot_min_installs,
+        autopilot_for_minutes: args.autopilot_for_minutes.max(1),
     };
     let source = opts.registry_file.as_ref().map_or_else(
         || "data/community-plugins.json".to_string(),
@@ -143,9 +156,26 @@ async fn main() -> ExitCode {
         "registry: {} entries, sha256 {} (every body served was checked against it)",
         report.registry.entries, report.registry.sha256
     );
+    for p in &report.phases {
+        if let Some(a) = &p.autopilot {
+            println!(
+                "{}: {} action(s), {} dry run(s); v{} -> v{}, {:.0} ms after the load started, \
+                 whole fleet followed {:.0} ms later; \"{}\"",
+                p.name,
+                a.actions,
+                a.dry_runs,
+                a.from_version.unwrap_or(0),
+                a.to_version.unwrap_or(0),
+                a.trigger_after_ms.unwrap_or(f64::NAN),
+                a.fleet_followed_ms.unwrap_or(f64::NAN),
+                a.reason.as_deref().unwrap_or("no decision"),
+            );
+        }
+    }
     println!(
-        "history versions recorded: {:?}; drill took {:.1} s",
+        "history versions recorded: {:?} (written by the autopilot: {:?}); drill took {:.1} s",
         report.history_versions,
+        report.autopilot_versions,
         started.elapsed().as_secs_f64()
     );
     if let Some(path) = &args.report {

@@ -11,6 +11,7 @@ use sourcegate::{BodySource, OriginKind, Resolver};
 use sourcegate_testkit::REGISTRY_PATH;
 use tokio::sync::Semaphore;
 
+use super::autopilot::Until;
 use super::phases::PhaseSpec;
 use super::{DrillError, DrillOptions, PhaseReport};
 
@@ -29,6 +30,8 @@ struct Tally {
     new_snapshot: AtomicU64,
     old_after_max_age: AtomicU64,
     latencies_us: std::sync::Mutex<Vec<u64>>,
+    /// When each failed request started.
+    error_starts: std::sync::Mutex<Vec<Instant>>,
 }
 
 /// One simulated install: its resolver, the config version it holds and when it changed.
@@ -80,11 +83,15 @@ pub(super) fn build_fleet(
         .cache_ttl(Duration::from_secs(300))
         .content_check(opts.check.clone())
         .http_cache(!opts.baseline)
-        // A thousand simulated installs in one process would trip the telemetry rate limit.
+        // Every install reports once per scaled minute: the autopilot decides on these
+        // reports (the drill's control plane admits them without a per-IP limit).
         .telemetry(sourcegate::telemetry::TelemetrySettings {
-            enabled: false,
+            interval: Duration::from_secs(u64::from(opts.minute_secs.max(1))),
             ..Default::default()
         })
+        // A thousand simulated installs in one process would spend Git's quota on probes:
+        // only the control plane probes the origins (its verdict gates the autopilot).
+        .health_checks(false)
         .build()?;
         let version = Arc::new(AtomicU64::new(0));
         let changed_at_us = Arc::new(AtomicU64::new(0));
@@ -112,10 +119,12 @@ pub(super) fn build_fleet(
 
 /// Which installs a phase's load goes through.
 pub(super) enum Sequence<'a> {
-    /// The next installs of the shuffled `order`, from `cursor` on.
+    /// The next installs of the shuffled `order`, from `cursor` on; with `until`, the load
+    /// stops early once it is reached.
     Next {
         order: &'a [usize],
         cursor: &'a mut usize,
+        until: Option<&'a Until>,
     },
     /// The installs of an earlier phase again, in the same order: once, or (`cycle`) over and
     /// over until the phase's time is up.
@@ -149,8 +158,8 @@ type Verdicts = std::sync::Mutex<Vec<(bytes::Bytes, Verdict)>>;
 /// Runs the load of one phase: `spec.rps` slots per second for `seconds`, each through the
 /// next install of `seq`, which fetches the registry `polls` times in a row; at most `sem`'s
 /// permits in flight. Every body is checked against `expect` (SHA-256 and content check).
-/// Returns the report (origin byte counts still zero: the caller fills them) and the installs
-/// used, in order.
+/// Returns the report (origin byte counts still zero: the caller fills them), the installs
+/// used, in order, and the requests that failed after `until`'s fleet followed (0 without one).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn load(
     spec: &PhaseSpec,
@@ -161,7 +170,7 @@ pub(super) async fn load(
     mut seq: Sequence<'_>,
     expect: &Arc<Expect>,
     observed: (Option<f64>, Option<f64>),
-) -> (PhaseReport, Vec<usize>) {
+) -> (PhaseReport, Vec<usize>, u64) {
     let (propagation_ms, canary_share) = observed;
     let tally = Arc::new(Tally::default());
     let verdicts: Arc<Verdicts> = Arc::default();
@@ -174,8 +183,12 @@ pub(super) async fn load(
     let mut slot = 0usize;
     loop {
         let idx = match &mut seq {
-            Sequence::Next { order, cursor } => {
-                if Instant::now() >= end || order.is_empty() {
+            Sequence::Next {
+                order,
+                cursor,
+                until,
+            } => {
+                if Instant::now() >= end || order.is_empty() || until.is_some_and(Until::reached) {
                     break;
                 }
                 let i = order[**cursor % order.len()];
@@ -212,6 +225,15 @@ pub(super) async fn load(
         });
     }
     while tasks.join_next().await.is_some() {}
+    let followed = match &seq {
+        Sequence::Next { until, .. } => until.and_then(Until::followed),
+        Sequence::Replay { .. } => None,
+    };
+    let errors_after = followed.map_or(0, |t| {
+        tally.error_starts.lock().map_or(0, |e| {
+            u64::try_from(e.iter().filter(|s| **s > t).count()).unwrap_or(u64::MAX)
+        })
+    });
 
     let mut lat = tally
         .latencies_us
@@ -248,8 +270,9 @@ pub(super) async fn load(
             .update
             .as_ref()
             .map(|_| load(&tally.old_after_max_age)),
+        autopilot: None,
     };
-    (report, used)
+    (report, used, errors_after)
 }
 
 /// One fetch of the registry by `resolver`, tallied and its body checked.
@@ -263,15 +286,16 @@ async fn one_fetch(resolver: &Resolver, tally: &Tally, expect: &Expect, verdicts
     }
     let resp = match result {
         Ok(resp) => resp,
-        Err(sourcegate::RequestError::AllOriginsFailed { attempts, .. }) => {
-            tally
-                .rate_limited
-                .fetch_add(rate_limited(&attempts), Ordering::Relaxed);
+        Err(e) => {
+            if let sourcegate::RequestError::AllOriginsFailed { attempts, .. } = &e {
+                tally
+                    .rate_limited
+                    .fetch_add(rate_limited(attempts), Ordering::Relaxed);
+            }
             tally.errors.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        Err(_) => {
-            tally.errors.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut e) = tally.error_starts.lock() {
+                e.push(started);
+            }
             return;
         }
     };

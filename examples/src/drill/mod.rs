@@ -24,6 +24,8 @@
 //! | `rollback-git` | CDN back; admin rolls back to the `git` version | normal | all on Git |
 //! | `steady` | origins send `max-age` (scaled: 2 s); the installs of `rollback-git` re-fetch the unchanged registry, `steady_polls` times each | normal | ≥ 90 % of fetches 304 or fresh; Git bytes per fetch ≥ 10× below the first phase's |
 //! | `registry-update` | both origins publish a new snapshot; the admin then sets the Git document with the snapshot's `integrity` entry (SHA-256, size in bytes) | normal, at least `max-age` + 2 s | zero errors; every fetch started more than `max-age` after the publication serves the new snapshot (installs that follow the flip drop a kept old body at once: it no longer matches the entry) |
+//! | `autopilot-git-pressure` | the admin enables the fleet autopilot ([`autopilot::policy`]: Git usage ≥ 70 % for `autopilot_for_minutes`, errors ≥ 5 % for 2, cooldown 2); a spike saturates Git and no admin acts | spike, until the autopilot acted and the fleet followed, then `phase_secs` more | the autopilot switches the fleet to hybrid CDN→Git, once, live (not a dry run), by `gitPressure`; the report gives its reason (the trigger figures), the time from the load's start to the decision and from the decision to the whole fleet following; zero errors |
+//! | `autopilot-rollback` | the admin flips to the CDN alone without fallback; the CDN then answers 500 to a fifth of requests | spike, as above | the autopilot rolls back to the previous version (its own hybrid document), once, by `errorRollback`; no request fails once the fleet followed |
 //!
 //! Until `steady`, the origins send `Cache-Control: no-cache`: every fetch reaches its origin
 //! (a conditional request, 304 when the install already holds the body), so those phases
@@ -31,20 +33,30 @@
 //! (status lines, headers, bodies as sent: gzip), its 200s and 304s, and the fetches served
 //! fresh with no request.
 //!
-//! Active health checks are off in the drill's document: a thousand simulated installs in one
-//! process would spend Git's quota on probes. Passive outlier detection and rate-limit
-//! cooldowns stay on.
+//! Active health checks are the control plane's only: the drill's documents enable them (every
+//! 5 s), and the installs are built with `health_checks(false)`, since a thousand simulated
+//! installs in one process would spend Git's quota on probes. Passive outlier detection and
+//! rate-limit cooldowns stay on in every install.
+//!
+//! **Scaled minutes.** The fleet autopilot counts minutes; the drill's control plane runs with
+//! `--minute-secs` = [`DrillOptions::minute_secs`] (default 1 s: a factor of 60), and every
+//! install reports telemetry once per scaled minute. Since the built-in seed document names the
+//! public Git host, the control plane first starts with its probes off, the admin sets a
+//! loopback Git document (`drill: the Git origin on loopback`, version 2), and it restarts on
+//! the same database with its probes on: nothing is ever probed off this machine.
 //!
 //! ## Layout
 //! | module | holds |
 //! |---|---|
 //! | this one | [`DrillOptions`], the [`Report`] types, [`run`] (set-up, then each phase: admin action, propagation, load) |
-//! | `admin` | the admin's `/v1` calls (set with `expectedVersion`, rollback, history) |
+//! | `admin` | the admin's `/v1` calls (set with `expectedVersion`, rollback, history, the autopilot's view) |
+//! | `autopilot` | the autopilot phases' policy, the watcher of its decisions, their checks |
 //! | `phases` | [`PHASES`], each phase's actions and load, and its checks |
 //! | `load` | the fleet of resolvers and one phase's request load |
 //! | `report` | [`render_table`] |
 
 mod admin;
+mod autopilot;
 mod load;
 mod phases;
 mod report;
@@ -58,14 +70,15 @@ use bytes::Bytes;
 use serde::Serialize;
 use sourcegate::content::ContentCheck;
 use sourcegate::{OriginKind, Reason};
-use sourcegate_control_plane::auth::{Claims, Role, mint_token};
 use sourcegate_testkit::{
     OriginOptions, OriginStyle, REGISTRY, REGISTRY_OLDER, REGISTRY_PATH, TestOrigin,
 };
 
 use admin::Admin;
+use autopilot::{Clocks, Until};
 use phases::{Action, Installs, check_phase};
 
+pub use autopilot::AutopilotReport;
 pub use phases::PHASES;
 pub use report::render_table;
 
@@ -111,6 +124,14 @@ pub struct DrillOptions {
     /// Measure the old behaviour for comparison (default false): resolvers without the HTTP
     /// cache (a plain GET per fetch) and origins without gzip. `steady` then fails its checks.
     pub baseline: bool,
+    /// Seconds in one of the autopilot's minutes (the control plane's `--minute-secs`), also
+    /// every install's telemetry interval (default 1: minutes scaled to seconds, ×60).
+    pub minute_secs: u32,
+    /// The autopilot policy's `minInstalls`: installs that must report in a minute for it to
+    /// count (default 10).
+    pub autopilot_min_installs: u64,
+    /// The policy's `gitPressure.forMinutes`, in scaled minutes (default 3).
+    pub autopilot_for_minutes: u32,
 }
 
 impl Default for DrillOptions {
@@ -133,6 +154,9 @@ impl Default for DrillOptions {
             max_age_secs: 2,
             steady_polls: 2,
             baseline: false,
+            minute_secs: 1,
+            autopilot_min_installs: 10,
+            autopilot_for_minutes: 3,
         }
     }
 }
@@ -166,6 +190,12 @@ pub struct Parameters {
     pub registry_update_file: Option<String>,
     /// The old behaviour, for comparison: no HTTP cache, no gzip.
     pub baseline: bool,
+    /// Seconds per autopilot minute.
+    pub minute_secs: u32,
+    /// The autopilot policy's `minInstalls`.
+    pub autopilot_min_installs: u64,
+    /// The policy's `gitPressure.forMinutes`.
+    pub autopilot_for_minutes: u32,
 }
 
 impl Parameters {
@@ -185,6 +215,9 @@ impl Parameters {
             registry_file: path(&o.registry_file),
             registry_update_file: path(&o.registry_update_file),
             baseline: o.baseline,
+            minute_secs: o.minute_secs,
+            autopilot_min_installs: o.autopilot_min_installs,
+            autopilot_for_minutes: o.autopilot_for_minutes,
         }
     }
 }
@@ -243,6 +276,8 @@ pub struct PhaseReport {
     /// `registry-update`: fetches started more than `max-age` after the publication that
     /// still served the old snapshot (must be 0).
     pub old_after_max_age: Option<u64>,
+    /// The autopilot phases: its decision, trigger figures and the fleet's follow time.
+    pub autopilot: Option<AutopilotReport>,
 }
 
 /// The registry served.
@@ -263,6 +298,8 @@ pub struct Report {
     pub registry: RegistryReport,
     /// Config versions recorded in the control plane's history.
     pub history_versions: Vec<u64>,
+    /// The versions among them that the autopilot wrote (history `changedRole` `autopilot`).
+    pub autopilot_versions: Vec<u64>,
     /// Installs simulated.
     pub installs: usize,
     /// Checks that failed (empty when the drill passed).
@@ -349,34 +386,7 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         ));
     }
 
-    // 1. Control plane on the embedded PostgreSQL, in a throwaway data directory.
-    let data = tempfile::tempdir()?;
-    let settings = sourcegate_control_plane::settings::Settings {
-        data_dir: data.path().to_path_buf(),
-        allow_private_origins: true,
-        // The seeded document names the public Git host: the drill never probes it.
-        origin_probes: false,
-        rate_limit_per_sec: 0,
-        embedded_unsafe_fast: true,
-        ..Default::default()
-    };
-    let server = sourcegate_control_plane::spawn(settings)
-        .await
-        .map_err(|e| DrillError::ControlPlane(e.to_string()))?;
-    let base = server.base_url();
-    let claims = Claims::new(Role::Authenticated, Some(uuid::Uuid::new_v4()), true, 3600);
-    let token = mint_token(server.jwt_secret(), &claims)
-        .map_err(|e| DrillError::ControlPlane(e.to_string()))?;
-    let admin = Admin {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| DrillError::Admin(e.to_string()))?,
-        base: base.clone(),
-        token,
-    };
-
-    // 2. Origins.
+    // 1. Origins.
     // `no-cache`: every fetch reaches its origin (a conditional request, 304 when unchanged),
     // so the phases measure routing and rate limits rather than the resolvers' fresh hits.
     let mut git_opts = OriginOptions::new(OriginStyle::GitRaw).cache_control("no-cache");
@@ -396,8 +406,45 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         .await
         .map_err(|e| DrillError::Origin(e.to_string()))?;
 
+    // 2. Control plane on the embedded PostgreSQL, in a throwaway data directory. The seeded
+    // document names the public Git host, so the first start has its probes off: the admin
+    // names the loopback Git origin, then the control plane restarts with its probes on.
+    let data = tempfile::tempdir()?;
+    let settings = |origin_probes: bool| sourcegate_control_plane::settings::Settings {
+        data_dir: data.path().to_path_buf(),
+        allow_private_origins: true,
+        origin_probes,
+        rate_limit_per_sec: 0,
+        // A thousand installs report from one address.
+        telemetry_rate_per_sec: 0,
+        telemetry_minute_secs: opts.minute_secs.max(1),
+        telemetry_flush_ms: 200,
+        autopilot: true,
+        autopilot_interval_ms: 200,
+        embedded_unsafe_fast: true,
+        ..Default::default()
+    };
+    let start = |origin_probes| async move {
+        let server = sourcegate_control_plane::spawn(settings(origin_probes))
+            .await
+            .map_err(|e| DrillError::ControlPlane(e.to_string()))?;
+        let admin = Admin::of(&server)?;
+        Ok::<_, DrillError>((server, admin))
+    };
+    let (first, admin) = start(false).await?;
+    admin
+        .set(
+            serde_json::json!({"type": "git", "gitUrl": git.base_url(), "healthCheckEnabled": false}),
+            "drill: the Git origin on loopback (before the control plane's probes start)",
+        )
+        .await?;
+    first.shutdown().await;
+    let (server, admin) = start(true).await?;
+    let base = server.base_url();
+
     // 3. The fleet.
-    let epoch = Instant::now();
+    let clocks = Clocks::now();
+    let epoch = clocks.epoch;
     let fleet = Arc::new(load::build_fleet(&opts, &base, &git.base_url(), epoch)?);
     let phases = phases::plan(&opts, &git.base_url(), &cdn.base_url());
 
@@ -455,6 +502,9 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                     git.set_body(update.clone());
                     cdn.set_body(update.clone());
                     published = Some(Instant::now());
+                }
+                Action::SetPolicy(doc, reason) => {
+                    admin.set_key("autopilot", doc.clone(), reason).await?;
                 }
                 Action::SetWithUpdateIntegrity(doc, reason) => {
                     let mut doc = doc.clone();
@@ -534,6 +584,13 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
             }),
             check: opts.check.clone(),
         });
+        let until = match spec.installs {
+            Installs::UntilAutopilot { tail_secs, .. } => Some(Until::new(
+                clocks,
+                Duration::from_secs_f64(tail_secs.max(0.0)),
+            )),
+            _ => None,
+        };
         let (seconds, polls, seq) = match spec.installs {
             Installs::Next => (
                 opts.phase_secs,
@@ -541,6 +598,16 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                 load::Sequence::Next {
                     order: &order,
                     cursor: &mut cursor,
+                    until: None,
+                },
+            ),
+            Installs::UntilAutopilot { max_secs, .. } => (
+                max_secs,
+                1,
+                load::Sequence::Next {
+                    order: &order,
+                    cursor: &mut cursor,
+                    until: until.as_ref(),
                 },
             ),
             Installs::Replay { polls } => (
@@ -561,7 +628,8 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
             ),
         };
         let before = OriginSample::take(&git, &cdn);
-        let (mut report, used) = load::load(
+        let started = Instant::now();
+        let loading = load::load(
             spec,
             seconds,
             polls,
@@ -570,8 +638,26 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
             seq,
             &expect,
             (propagation_ms, canary_share),
-        )
-        .await;
+        );
+        let ((mut report, used, errors_after), watched) = match (&until, spec.installs) {
+            (Some(until), Installs::UntilAutopilot { rule, .. }) => {
+                // The autopilot may act near the end of the load: the fleet then has the
+                // propagation deadline to follow.
+                let deadline =
+                    started + Duration::from_secs_f64(seconds.max(0.0)) + opts.propagation_deadline;
+                let (loaded, watched) = tokio::join!(
+                    loading,
+                    autopilot::watch(&admin, &fleet, until, rule, started, deadline)
+                );
+                (loaded, Some(watched?))
+            }
+            _ => (loading.await, None),
+        };
+        if let Some(mut a) = watched {
+            a.errors_after_follow = errors_after;
+            autopilot::finish(&admin, clocks, started, &mut a).await?;
+            report.autopilot = Some(a);
+        }
         OriginSample::take(&git, &cdn).since(&before, &mut report);
         check_phase(&report, spec, opts.installs, reports.first(), &mut failures);
         reports.push(report);
@@ -580,7 +666,7 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
     }
     bar.finish_and_clear();
 
-    let history_versions = admin.history_versions().await?;
+    let (history_versions, autopilot_versions) = admin.history_versions().await?;
     drop(fleet);
     server.shutdown().await;
     Ok(Report {
@@ -590,6 +676,7 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
             sha256: registry_sha,
         },
         history_versions,
+        autopilot_versions,
         installs: opts.installs,
         pass: failures.is_empty(),
         failures,

@@ -8,7 +8,7 @@ use super::{DrillOptions, PhaseReport};
 
 /// The drill's phases, in the order they run: the `name` of each [`PhaseReport`] (the module
 /// docs of [`crate::drill`] say what each does and must show).
-pub const PHASES: [&str; 9] = [
+pub const PHASES: [&str; 11] = [
     "git",
     "git-rate-limited",
     "canary-10",
@@ -18,6 +18,8 @@ pub const PHASES: [&str; 9] = [
     "rollback-git",
     "steady",
     "registry-update",
+    "autopilot-git-pressure",
+    "autopilot-rollback",
 ];
 
 /// What happens at the start of a phase.
@@ -32,6 +34,8 @@ pub(super) enum Action {
     /// The admin sets this document with the update snapshot's `integrity` entry (its
     /// SHA-256 and size at the registry path), as an admin publishing a new registry would.
     SetWithUpdateIntegrity(Value, &'static str),
+    /// The admin writes the `autopilot` policy (no flip of the marketplace source).
+    SetPolicy(Value, &'static str),
 }
 
 /// Which installs a phase's load goes through.
@@ -43,6 +47,13 @@ pub(super) enum Installs {
     Replay { polls: usize },
     /// The previous phase's installs over and over, for at least `secs` seconds.
     Cycle { secs: f64 },
+    /// The next installs, as [`Installs::Next`], until the autopilot has acted by `rule` and
+    /// the whole fleet followed, plus `tail_secs`; at most `max_secs`.
+    UntilAutopilot {
+        rule: &'static str,
+        max_secs: f64,
+        tail_secs: f64,
+    },
 }
 
 /// One phase: its name, the mode shown, what the admin or the world does, the load.
@@ -61,7 +72,10 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
         let mut d = json!({
             "gitUrl": git_url,
             "cdnUrl": cdn_url,
-            "healthCheckEnabled": false,
+            // The control plane probes both origins (its verdict on the CDN gates the
+            // autopilot's switch); the installs run no active checks (`load::build_fleet`).
+            "healthCheckEnabled": true,
+            "healthCheck": {"intervalSecs": 5, "timeoutMs": 2000},
             "fallbackOnError": true,
             "outlierDetection": {"consecutiveFailures": 5, "baseEjectionSecs": 10},
         });
@@ -178,7 +192,53 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
                 secs: opts.phase_secs.max(opts.max_age_secs as f64 + 2.0),
             },
         },
+        PhaseSpec {
+            name: "autopilot-git-pressure",
+            mode: "git → hybrid",
+            // The admin only turns the autopilot on; the spike does the rest.
+            actions: vec![Action::SetPolicy(
+                super::autopilot::policy(opts),
+                "drill: the admin enables the autopilot",
+            )],
+            rps: opts.spike_rps,
+            canary_percent: None,
+            installs: Installs::UntilAutopilot {
+                rule: "gitPressure",
+                // A streak of `forMinutes` complete minutes, a partial first one, a report
+                // interval and the decider's interval, with room for a loaded machine.
+                max_secs: minutes(opts, opts.autopilot_for_minutes + 12),
+                tail_secs: opts.phase_secs,
+            },
+        },
+        PhaseSpec {
+            name: "autopilot-rollback",
+            mode: "cdn → hybrid",
+            actions: vec![
+                Action::Set(
+                    both(json!({"type": "cdn", "priority": ["cdn"], "fallbackOnError": false})),
+                    "drill: everything on the CDN, no fallback",
+                ),
+                Action::CdnFault(Fault::StatusEvery {
+                    status: 500,
+                    every: 5,
+                }),
+            ],
+            // The spike rate: every scaled minute then holds errors (a fifth of the CDN's
+            // answers), so the streak is not broken by a quiet minute.
+            rps: opts.spike_rps,
+            canary_percent: None,
+            installs: Installs::UntilAutopilot {
+                rule: "errorRollback",
+                max_secs: minutes(opts, 2 + 12),
+                tail_secs: opts.phase_secs,
+            },
+        },
     ]
+}
+
+/// `n` of the drill's scaled minutes, in seconds.
+fn minutes(opts: &DrillOptions, n: u32) -> f64 {
+    f64::from(n) * f64::from(opts.minute_secs.max(1))
 }
 
 /// The expectations of each phase; a miss is a failure of the drill.
@@ -193,7 +253,9 @@ pub(super) fn check_phase(
     if r.requests == 0 {
         fail("no request was made".into());
     }
-    if r.errors > 0 {
+    // In `autopilot-rollback` errors are the point (no fallback while the CDN fails a fifth of
+    // requests) until the autopilot rolls back; `autopilot::check` counts those after.
+    if r.errors > 0 && spec.name != "autopilot-rollback" {
         fail(format!(
             "{} errors (failover should have served them)",
             r.errors
@@ -253,7 +315,17 @@ pub(super) fn check_phase(
                 fail("no install served the new snapshot".into());
             }
         }
+        // Every origin failing a request shows as an error, or as a stale kept body served
+        // in its place (`stale`): the fleet autopilot counts both.
+        "autopilot-rollback" if r.errors + r.stale == 0 => {
+            fail(
+                "expected failed requests before the rollback (CDN alone, a fifth failing)".into(),
+            );
+        }
         _ => {}
+    }
+    if let Some(a) = &r.autopilot {
+        super::autopilot::check(a, &mut fail);
     }
     if let (Some(want), Some(got)) = (spec.canary_percent, r.canary_share_percent) {
         // 3 points, or 3 binomial standard deviations for small fleets (100 installs).
