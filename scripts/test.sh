@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh machine: the Rust workspace (unit, integration,
 # PostgreSQL/RLS against a private cluster the tests start themselves, the C FFI tests under
-# valgrind, the shortened migration drill, doc tests), the FFI header check, the Node.js
+# valgrind, the shortened migration drill, doc tests), the FFI header check, the FFI's Android
+# type-check (ffi/check-android.sh: rustup's aarch64-linux-android target, Debian's clang, llvm
+# and libc6-dev-arm64-cross when missing), the Node.js
 # binding's tests (npm ci + node --test), the WebAssembly package @sourcegate/resolver
 # (bindings/js/run-tests.sh: rustup's wasm32-unknown-unknown target and wasm-bindgen-cli from
 # crates.io when missing, eventsource from npm, node --test against a control plane), the JVM host (bindings/jvm: Debian's JDK and
@@ -53,6 +55,9 @@ SPLINTER_OFFLINE="${SPLINTER_OFFLINE:-1}" bash scripts/splinter.sh --self-check
 
 echo "== FFI header is current"
 bash ffi/check-header.sh
+
+echo "== FFI for Android with the platform verifier: sg_android_init type-checks (no NDK: nothing linked)"
+bash ffi/check-android.sh
 
 echo "== Node.js binding"
 bash bindings/node/run-tests.sh

@@ -87,6 +87,9 @@ enum sg_status
   SG_STATUS_HTTP_CLIENT = 401,
   // The install-id file could not be read or written.
   SG_STATUS_INSTALL_ID_FILE = 402,
+  // The platform's certificate verifier could not be initialised (Android, `tls-platform`:
+  // the JNI calls of `sg_android_init` failed).
+  SG_STATUS_PLATFORM_INIT = 403,
   // A Rust panic was caught at the boundary; the handle may still be used.
   SG_STATUS_PANIC = 500,
   // The operation was cancelled because its resolver was freed.
@@ -467,6 +470,27 @@ sg_status sg_resolver_wait_ready(const struct sg_resolver *resolver,
 // # Safety
 // `resolver` must be a live handle.
 sg_status sg_resolver_close(const struct sg_resolver *resolver);
+
+#if (defined(__ANDROID__) && defined(SOURCEGATE_TLS_PLATFORM))
+// Initialises the platform certificate verifier on Android. Call it once, before the first
+// `sg_resolver_new` of the process, from a thread attached to the JVM: typically from a Java
+// or Kotlin `native` method that receives the `JNIEnv*` and passes its `Context`
+// (`android.content.Context`, e.g. the `Application`). Later calls do nothing and return
+// `SG_STATUS_OK`. Keeps a global reference to the context and its class loader for the life
+// of the process.
+//
+// `env` is the `JNIEnv*` of the calling thread and `context` a local or global `jobject`
+// reference, both passed as `void *` so that this header needs no `jni.h`.
+//
+// Returns `SG_STATUS_NULL_PARAMETER` when either is NULL, `SG_STATUS_PLATFORM_INIT` when a JNI
+// call fails (`sg_last_error_message` says which; a pending Java exception is left for the
+// caller to handle), `SG_STATUS_PANIC` on a caught panic.
+//
+// # Safety
+// `env` must be the valid `JNIEnv*` of the calling thread, attached to the JVM, and `context`
+// a valid reference to an `android.content.Context` in that environment's current frame.
+sg_status sg_android_init(void *env, void *context);
+#endif
 
 // Starts fetching `path` (as [`sg_resolver_fetch`]) and returns at once. `callback` is called
 // exactly once with the outcome, from a Sourcegate thread; see [`sg_fetch_callback`]. The

@@ -62,6 +62,9 @@ mod resolver;
 
 mod lifecycle;
 
+#[cfg(all(target_os = "android", feature = "tls-platform"))]
+mod android;
+
 mod async_;
 
 mod subscription;
@@ -82,6 +85,8 @@ mod options;
 
 mod panic;
 
+#[cfg(all(target_os = "android", feature = "tls-platform"))]
+pub use android::sg_android_init;
 pub use async_::{sg_resolver_fetch_async, sg_resolver_reload_async};
 pub use callback::{sg_config_callback, sg_done_callback, sg_fetch_callback};
 pub use error::sg_last_error_message;

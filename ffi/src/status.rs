@@ -50,6 +50,9 @@ pub enum sg_status {
     HttpClient = 401,
     /// The install-id file could not be read or written.
     InstallIdFile = 402,
+    /// The platform's certificate verifier could not be initialised (Android, `tls-platform`:
+    /// the JNI calls of `sg_android_init` failed).
+    PlatformInit = 403,
     /// A Rust panic was caught at the boundary; the handle may still be used.
     Panic = 500,
     /// The operation was cancelled because its resolver was freed.
@@ -92,6 +95,7 @@ fn status_name(status: u32) -> &'static CStr {
         400 => c"SG_STATUS_RUNTIME",
         401 => c"SG_STATUS_HTTP_CLIENT",
         402 => c"SG_STATUS_INSTALL_ID_FILE",
+        403 => c"SG_STATUS_PLATFORM_INIT",
         500 => c"SG_STATUS_PANIC",
         501 => c"SG_STATUS_CANCELLED",
         502 => c"SG_STATUS_INTERNAL",

@@ -15,16 +15,12 @@
 //! (`ResolverBuilder::http_client`, `ControlPlaneProvider::with_client`, …) keeps the TLS set up
 //! of whoever built it.
 //!
-//! Android: `tls-platform` cannot be built for Android. Its verifier panics on the first HTTPS
-//! request ("Expect rustls-platform-verifier to be initialized") unless the app initialises it
-//! through JNI, which this crate does not do; the build stops with a message that names
-//! `tls-webpki` instead.
-
-#[cfg(all(target_os = "android", feature = "tls-platform"))]
-compile_error!(
-    "sourcegate: on Android, build with the `tls-webpki` feature (bundled Mozilla roots, ring): \
-     the platform verifier of `tls-platform` needs a JNI initialisation this crate cannot make"
-);
+//! Android: with `tls-platform`, the platform verifier panics on the first HTTPS request
+//! ("Expect rustls-platform-verifier to be initialized") unless the app has initialised it
+//! through JNI first: from C, `sg_android_init(env, context)` of the FFI crate; from Rust,
+//! `rustls_platform_verifier::android::init_with_env`. The app also ships the verifier's
+//! Android component (Gradle and ProGuard lines in `ffi/README.md`). `tls-webpki` needs none
+//! of this, which is why it is the mobile default.
 
 /// Which TLS stack this build's clients use, for logs and diagnostics: `"webpki-ring"`,
 /// `"platform-aws-lc-rs"` or `"none"`.
