@@ -3,8 +3,12 @@
 //! Each decision (dry runs included) is POSTed as JSON ([`AutopilotEvent`]) with
 //! `X-Sourcegate-Signature: sha256=<lower-case hex HMAC-SHA256 of the body>` (RFC 2104, keyed
 //! with `--notify-webhook-secret`; without a secret no signature is sent). A receiver checks
-//! the signature over the raw body before parsing it. Transport errors, 429 and 5xx answers
-//! are retried with exponential backoff ([`ATTEMPTS`] attempts, [`FIRST_BACKOFF`] doubling);
+//! the signature over the raw body before parsing it. Every attempt of one delivery carries the
+//! same `X-Sourcegate-Delivery` id (a UUID), so a receiver can drop a retry it already handled.
+//! Transport errors, 429 and 5xx answers are retried ([`ATTEMPTS`] attempts) after the shared
+//! exponential backoff (`sourcegate::backoff`, base [`FIRST_BACKOFF`], cap [`MAX_BACKOFF`],
+//! "equal jitter": half the ceiling plus a uniform draw over the other half), or after the
+//! answer's `Retry-After` when that is longer (RFC 9110 §10.2.3; at most [`MAX_BACKOFF`]);
 //! other answers end the delivery. Every request goes through the
 //! [outbound guard](crate::guard): a private or loopback target is refused unless the control
 //! plane runs with `--allow-private-origins`; redirects are not followed.
@@ -21,12 +25,17 @@ use crate::guard::OutboundGuard;
 
 /// Attempts per delivery.
 pub const ATTEMPTS: u32 = 4;
-/// Wait before the second attempt; it doubles for each further one (250, 500, 1,000 ms).
+/// Backoff ceiling before the second attempt; it doubles for each further one (250, 500,
+/// 1,000 ms); each wait is between half the ceiling and the ceiling.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait between two attempts, `Retry-After` included.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Timeout of one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-sourcegate-signature";
+/// The delivery id header: one UUID per delivery, the same on each of its attempts.
+pub const DELIVERY_HEADER: &str = "x-sourcegate-delivery";
 
 /// The webhook's body: one autopilot decision.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -128,28 +137,42 @@ impl Notifier {
 
     /// Delivers `event`; returns the attempts it took.
     ///
+    /// Waits between attempts: the ceiling after `n` failed attempts is
+    /// `min(MAX_BACKOFF, first_backoff × 2^(n−1))`, the wait a uniform draw between half of it
+    /// and all of it, or the answer's `Retry-After` when longer (capped at [`MAX_BACKOFF`]).
+    ///
     /// # Errors
     /// [`NotifyError::Failed`] after the last attempt, or at once on an answer that is not
     /// retried (a 4xx other than 429).
     pub async fn send(&self, event: &AutopilotEvent) -> Result<u32, NotifyError> {
         let body = serde_json::to_vec(event).unwrap_or_default();
         let sig = self.secret.as_ref().map(|s| signature(s, &body));
-        let mut wait = self.first_backoff;
+        let delivery = uuid::Uuid::new_v4().to_string();
+        let backoff = sourcegate::backoff::Backoff {
+            base: self.first_backoff,
+            cap: MAX_BACKOFF.max(self.first_backoff),
+        };
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
             let mut req = self
                 .client
                 .post(self.url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(DELIVERY_HEADER, &delivery)
                 .body(body.clone());
             if let Some(s) = &sig {
                 req = req.header(SIGNATURE_HEADER, s);
             }
-            let span = tracing::info_span!("webhook", url = %self.url, attempt);
+            let span = tracing::info_span!("webhook", url = %self.url, attempt, %delivery);
+            let mut asked = None;
             match req.send().instrument(span).await {
                 Ok(r) if r.status().is_success() => return Ok(attempt),
                 Ok(r) => {
                     let status = r.status();
+                    asked = sourcegate::ratelimit::requested_wait(
+                        r.headers(),
+                        std::time::SystemTime::now(),
+                    );
                     last = format!("HTTP {status}");
                     if !(status.is_server_error() || status.as_u16() == 429) {
                         return Err(NotifyError::Failed {
@@ -170,8 +193,10 @@ impl Notifier {
                 }
             }
             if attempt < ATTEMPTS {
+                // Equal jitter: [ceiling / 2, ceiling).
+                let wait = backoff.delay(attempt - 1, 0.5 + 0.5 * rand::random::<f64>());
+                let wait = asked.map_or(wait, |a| a.max(wait)).min(backoff.cap);
                 tokio::time::sleep(wait).await;
-                wait *= 2;
             }
         }
         Err(NotifyError::Failed {

@@ -629,7 +629,7 @@ async fn one_replica_decides_and_the_other_takes_over_when_it_dies() {
         assert!(Instant::now() < deadline, "webhook not called twice");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for (sig, body) in hook.got.lock().unwrap().iter() {
+    for (sig, _, body) in hook.got.lock().unwrap().iter() {
         let expected = sourcegate_control_plane::notify::signature(b"hook-secret", body);
         assert_eq!(sig.as_deref(), Some(expected.as_str()));
         let v: Value = serde_json::from_slice(body).unwrap();
@@ -688,9 +688,10 @@ async fn a_resolver_reports_git_quota_headers_and_403_rate_limits() {
     }
 }
 
-/// A loopback webhook receiver: answers 500 to the first `fail_first` posts, then 200; keeps
-/// every post's signature header and body.
-type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+/// A loopback webhook receiver: answers 500 to the first `fail_first` posts (with
+/// `Retry-After: <retry_after>` when given), then 200; keeps every post's signature header,
+/// delivery id and body.
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>, Vec<u8>)>>>;
 
 struct Receiver {
     url: url::Url,
@@ -698,7 +699,12 @@ struct Receiver {
 }
 
 async fn receiver(fail_first: usize) -> Receiver {
+    receiver_with(fail_first, None).await
+}
+
+async fn receiver_with(fail_first: usize, retry_after: Option<u64>) -> Receiver {
     use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse as _;
     let got: Posts = Posts::default();
     let seen = got.clone();
     let app = axum::Router::new().route(
@@ -706,16 +712,26 @@ async fn receiver(fail_first: usize) -> Receiver {
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
             let seen = seen.clone();
             async move {
-                let sig = headers
-                    .get("x-sourcegate-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
                 let mut g = seen.lock().unwrap();
-                g.push((sig, body.to_vec()));
-                if g.len() <= fail_first {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    StatusCode::OK
+                g.push((
+                    header("x-sourcegate-signature"),
+                    header("x-sourcegate-delivery"),
+                    body.to_vec(),
+                ));
+                match (g.len() <= fail_first, retry_after) {
+                    (true, Some(secs)) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", secs.to_string())],
+                    )
+                        .into_response(),
+                    (true, None) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                    (false, _) => StatusCode::OK.into_response(),
                 }
             }
         }),
@@ -753,11 +769,15 @@ async fn the_webhook_is_signed_retried_with_backoff_and_guarded() {
         .with_first_backoff(Duration::from_millis(20));
     let started = Instant::now();
     assert_eq!(n.send(&event()).await.unwrap(), 3, "two 500s, then 200");
-    // Backoff 20 ms then 40 ms.
-    assert!(started.elapsed() >= Duration::from_millis(60));
+    // Backoff ceilings 20 ms then 40 ms, each wait at least half its ceiling.
+    assert!(started.elapsed() >= Duration::from_millis(30));
     let got = rx.got.lock().unwrap().clone();
     assert_eq!(got.len(), 3);
-    for (sig, body) in &got {
+    // One delivery id, the same on every attempt.
+    let id = got[0].1.clone().expect("a delivery id");
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    assert!(got.iter().all(|p| p.1.as_deref() == Some(id.as_str())));
+    for (sig, _, body) in &got {
         assert_eq!(
             sig.as_deref(),
             Some(signature(b"hook-secret", body).as_str())
@@ -776,6 +796,21 @@ async fn the_webhook_is_signed_retried_with_backoff_and_guarded() {
     assert!(e.contains("after 4 attempts") && e.contains("500"), "{e}");
     assert_eq!(down.got.lock().unwrap().len(), 4);
     assert_eq!(down.got.lock().unwrap()[0].0, None, "no secret: unsigned");
+    // A 503 with `Retry-After: 1` is waited out even though the backoff is 1 ms.
+    let busy = receiver_with(1, Some(1)).await;
+    let n = Notifier::new(busy.url.clone(), None, &open)
+        .unwrap()
+        .with_first_backoff(Duration::from_millis(1));
+    let started = Instant::now();
+    assert_eq!(n.send(&event()).await.unwrap(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    // A second delivery has its own id.
+    let first = busy.got.lock().unwrap()[0].1.clone();
+    n.send(&event()).await.unwrap();
+    assert_ne!(busy.got.lock().unwrap()[2].1, first);
     // The guard without private origins: refused before any request, not retried.
     let closed = std::sync::Arc::new(OutboundGuard::new(false));
     let rx = receiver(0).await;

@@ -47,8 +47,9 @@ pub unsafe extern "C" fn sg_android_init(env: *mut c_void, context: *mut c_void)
         let outcome = unowned
             .with_env_no_catch(|env| -> Result<(), jni::errors::Error> {
                 // SAFETY: `context` is a valid reference in this frame (the contract).
-                let context =
-                    unsafe { jni::objects::JObject::from_raw(env, context.cast::<jni::sys::_jobject>()) };
+                let context = unsafe {
+                    jni::objects::JObject::from_raw(env, context.cast::<jni::sys::_jobject>())
+                };
                 rustls_platform_verifier::android::init_with_env(env, context)
             })
             .into_outcome();
