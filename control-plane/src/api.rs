@@ -159,6 +159,21 @@ pub(crate) async fn get_config(
     read_config(&state, &key, &headers).await
 }
 
+/// The caller of a read of `key` (`GET`, its event stream): the verified token's identity; 404
+/// `not_found` for a key no configuration can have (it holds a NUL).
+async fn reader(state: &AppState, key: &str, headers: &HeaderMap) -> Result<AuthContext, AppError> {
+    let ctx = authenticate(state, headers).await?;
+    if key.contains('\0') {
+        return Err(AppError::NotFound("no such configuration".into()));
+    }
+    Ok(ctx)
+}
+
+/// 404 `not_found` for `key`.
+fn no_such(key: &str) -> AppError {
+    AppError::NotFound(format!("no configuration named {key}"))
+}
+
 /// The answer of `GET /v1/configs/{key}` (`key` already percent-decoded): shared by the route
 /// above and by [`crate::snapshot_reads`], which calls it before the router.
 ///
@@ -171,21 +186,16 @@ pub(crate) async fn read_config(
     key: &str,
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
-    let ctx = authenticate(state, headers).await?;
-    if key.contains('\0') {
-        return Err(AppError::NotFound("no such configuration".into()));
-    }
+    let ctx = reader(state, key, headers).await?;
     let store = state.hub.store();
     if store.serves(ctx.role) {
-        let snap = store
-            .get(key)
-            .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+        let snap = store.get(key).ok_or_else(|| no_such(key))?;
         return Ok(snapshot_response(&snap, headers));
     }
     let v = db::fetch_config_fast(&state.pool, &ctx, key)
         .await
         .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
-        .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+        .ok_or_else(|| no_such(key))?;
     if not_modified(headers, v.version) {
         return Ok(not_modified_response(etag(v.version)));
     }
@@ -493,18 +503,14 @@ pub(crate) async fn open_stream(
     key: &str,
     headers: &HeaderMap,
 ) -> Result<StreamStart, AppError> {
-    let ctx = authenticate(state, headers).await?;
-    if key.contains('\0') {
-        return Err(AppError::NotFound("no such configuration".into()));
-    }
+    let ctx = reader(state, key, headers).await?;
     let store = state.hub.store().clone();
     let (rx, current_version, current_frame) = if store.serves(ctx.role) {
-        let missing = || AppError::NotFound(format!("no configuration named {key}"));
         // Checked first so that an unknown key creates no channel.
-        store.get(key).ok_or_else(missing)?;
+        store.get(key).ok_or_else(|| no_such(key))?;
         let mut rx = store.watch(key);
         // Read through the receiver: whatever is installed after this line is "changed".
-        let snap = rx.borrow_and_update().clone().ok_or_else(missing)?;
+        let snap = rx.borrow_and_update().clone().ok_or_else(|| no_such(key))?;
         (rx, snap.version(), snap.sse.clone())
     } else {
         // Subscribe before reading, so a change committed in between is not missed.
@@ -515,7 +521,7 @@ pub(crate) async fn open_stream(
         let current = db::fetch_config(&mut tx, key)
             .await
             .map_err(|e| AppError::from_db(e, !ctx.is_authenticated()))?
-            .ok_or_else(|| AppError::NotFound(format!("no configuration named {key}")))?;
+            .ok_or_else(|| no_such(key))?;
         tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
         let json = serde_json::to_vec(&current).unwrap_or_default();
         (rx, current.version, sse_frame(current.version, &json))

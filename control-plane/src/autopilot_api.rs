@@ -14,8 +14,8 @@ use crate::state::AppState;
 /// Decisions returned, newest first.
 pub const DECISIONS: i64 = 20;
 
-/// One recorded decision.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// One recorded decision (also the webhook's body, `crate::notify::AutopilotEvent`).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionView {
     /// When, RFC 3339.

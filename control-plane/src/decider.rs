@@ -342,16 +342,15 @@ async fn decide_once(
     }
     tracing::info!(rule, dry_run, ?to_version, %reason, "autopilot decided");
     if let Some(n) = notifier {
-        let event = crate::notify::AutopilotEvent {
-            event: "autopilot.decision",
+        let event = crate::notify::AutopilotEvent::of(crate::autopilot_api::DecisionView {
+            decided_at: chrono::Utc::now(),
             rule: rule.to_owned(),
             reason: reason.clone(),
             dry_run,
             from_version: cur.version,
             to_version,
             decided_by: name.to_owned(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        };
+        });
         let n = n.clone();
         // Delivered in the background: retries must not hold up the next evaluation.
         tokio::spawn(async move {

@@ -37,26 +37,29 @@ pub const SIGNATURE_HEADER: &str = "x-sourcegate-signature";
 /// The delivery id header: one UUID per delivery, the same on each of its attempts.
 pub const DELIVERY_HEADER: &str = "x-sourcegate-delivery";
 
-/// The webhook's body: one autopilot decision.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// The webhook's body: `event` (always `autopilot.decision`) and the decision's fields, as
+/// `GET /v1/autopilot` lists them (`decidedAt`, `rule`, `reason`, `dryRun`, `fromVersion`,
+/// `toVersion`, `decidedBy`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AutopilotEvent {
-    /// Always `autopilot.decision`.
+    /// Always [`AutopilotEvent::NAME`].
     pub event: &'static str,
-    /// `gitPressure` or `errorRollback`.
-    pub rule: String,
-    /// The rule and the figures that fired it (the history's `reason`).
-    pub reason: String,
-    /// Recorded only, nothing changed.
-    pub dry_run: bool,
-    /// The `marketplace_source` version the decision was made on.
-    pub from_version: i64,
-    /// The version written (`null` for a dry run).
-    pub to_version: Option<i64>,
-    /// The replica that decided (host name and address).
-    pub decided_by: String,
-    /// When, RFC 3339.
-    pub at: String,
+    /// The decision.
+    #[serde(flatten)]
+    pub decision: crate::autopilot_api::DecisionView,
+}
+
+impl AutopilotEvent {
+    /// The `event` of every webhook body.
+    pub const NAME: &'static str = "autopilot.decision";
+
+    /// The body announcing `decision`.
+    pub fn of(decision: crate::autopilot_api::DecisionView) -> AutopilotEvent {
+        AutopilotEvent {
+            event: Self::NAME,
+            decision,
+        }
+    }
 }
 
 /// Why a delivery failed.

@@ -746,16 +746,17 @@ async fn receiver_with(fail_first: usize, retry_after: Option<u64>) -> Receiver 
 }
 
 fn event() -> sourcegate_control_plane::notify::AutopilotEvent {
-    sourcegate_control_plane::notify::AutopilotEvent {
-        event: "autopilot.decision",
-        rule: "gitPressure".into(),
-        reason: "gitPressure: Git usage 83 % ≥ 70 % for 5 min; CDN healthy".into(),
-        dry_run: false,
-        from_version: 4,
-        to_version: Some(5),
-        decided_by: "test".into(),
-        at: "2026-12-03T12:00:00.000Z".into(),
-    }
+    sourcegate_control_plane::notify::AutopilotEvent::of(
+        sourcegate_control_plane::autopilot_api::DecisionView {
+            decided_at: "2026-12-03T12:00:00.000Z".parse().unwrap(),
+            rule: "gitPressure".into(),
+            reason: "gitPressure: Git usage 83 % ≥ 70 % for 5 min; CDN healthy".into(),
+            dry_run: false,
+            from_version: 4,
+            to_version: Some(5),
+            decided_by: "test".into(),
+        },
+    )
 }
 
 #[tokio::test]
@@ -784,8 +785,10 @@ async fn the_webhook_is_signed_retried_with_backoff_and_guarded() {
         );
         assert_ne!(sig.as_deref(), Some(signature(b"other", body).as_str()));
         let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["event"], "autopilot.decision");
         assert_eq!(v["rule"], "gitPressure");
         assert_eq!(v["toVersion"], 5);
+        assert_eq!(v["decidedAt"], "2026-12-03T12:00:00Z");
     }
     // Always failing: four attempts, then an error.
     let down = receiver(usize::MAX).await;

@@ -82,8 +82,10 @@ pub use autopilot::AutopilotReport;
 pub use phases::PHASES;
 pub use report::render_table;
 
-/// Drill parameters. [`DrillOptions::default`] is the README's run.
-#[derive(Debug, Clone)]
+/// Drill parameters. [`DrillOptions::default`] is the README's run. The report records them
+/// (`parameters`), but for the documents themselves, the propagation deadline and the
+/// progress bar.
+#[derive(Debug, Clone, Serialize)]
 pub struct DrillOptions {
     /// Simulated installs (default 1,000).
     pub installs: usize,
@@ -98,23 +100,28 @@ pub struct DrillOptions {
     /// Git origin's burst (default 40).
     pub git_burst: u32,
     /// Longest wait for every install to follow a flip (default 15 s).
+    #[serde(skip)]
     pub propagation_deadline: Duration,
     /// Concurrent requests in flight at most (default 32).
     pub concurrency: usize,
     /// Show a progress bar (default true).
+    #[serde(skip)]
     pub progress: bool,
     /// The document both origins serve (default [`REGISTRY`], the real plugin registry).
+    #[serde(skip)]
     pub registry: Bytes,
     /// Where `registry` was read from, for the report (`None`: the built-in registry).
     pub registry_file: Option<PathBuf>,
     /// The snapshot both origins publish in `registry-update`. Default: the older real
     /// snapshot ([`REGISTRY_OLDER`]) with the built-in registry, else `registry` with a
     /// trailing newline (new bytes, a new `ETag`, the same JSON).
+    #[serde(skip)]
     pub registry_update: Option<Bytes>,
     /// Where `registry_update` was read from, for the report.
     pub registry_update_file: Option<PathBuf>,
     /// The content check of every resolver, and of every body the drill receives (default
-    /// [`ContentCheck::Plugins`]).
+    /// [`ContentCheck::Plugins`]). Recorded by name (`plugins`, `themes`, `json`, …).
+    #[serde(serialize_with = "check_name")]
     pub check: ContentCheck,
     /// `max-age` the origins send from `steady` on, seconds (default 2: the drill's clock is
     /// scaled, as Git's quota is).
@@ -161,65 +168,8 @@ impl Default for DrillOptions {
     }
 }
 
-/// The run's parameters, as the report records them.
-#[derive(Debug, Clone, Serialize)]
-pub struct Parameters {
-    /// Simulated installs.
-    pub installs: usize,
-    /// Seconds of load per phase.
-    pub phase_secs: f64,
-    /// Fleet requests/s in normal phases.
-    pub normal_rps: f64,
-    /// Fleet requests/s during the spike.
-    pub spike_rps: f64,
-    /// Git's sustained limit, requests/s.
-    pub git_limit_per_sec: u32,
-    /// Git's burst.
-    pub git_burst: u32,
-    /// Concurrent requests at most.
-    pub concurrency: usize,
-    /// The content check (`plugins`, `themes`, `json`, …).
-    pub check: String,
-    /// `max-age` from `steady` on, seconds.
-    pub max_age_secs: u64,
-    /// Fetches per install in `steady`.
-    pub steady_polls: usize,
-    /// The registry file (`null`: the built-in registry).
-    pub registry_file: Option<String>,
-    /// The update snapshot's file (`null`: the default).
-    pub registry_update_file: Option<String>,
-    /// The old behaviour, for comparison: no HTTP cache, no gzip.
-    pub baseline: bool,
-    /// Seconds per autopilot minute.
-    pub minute_secs: u32,
-    /// The autopilot policy's `minInstalls`.
-    pub autopilot_min_installs: u64,
-    /// The policy's `gitPressure.forMinutes`.
-    pub autopilot_for_minutes: u32,
-}
-
-impl Parameters {
-    fn of(o: &DrillOptions) -> Parameters {
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        Parameters {
-            installs: o.installs,
-            phase_secs: o.phase_secs,
-            normal_rps: o.normal_rps,
-            spike_rps: o.spike_rps,
-            git_limit_per_sec: o.git_limit_per_sec,
-            git_burst: o.git_burst,
-            concurrency: o.concurrency,
-            check: o.check.name().to_string(),
-            max_age_secs: o.max_age_secs,
-            steady_polls: o.steady_polls,
-            registry_file: path(&o.registry_file),
-            registry_update_file: path(&o.registry_update_file),
-            baseline: o.baseline,
-            minute_secs: o.minute_secs,
-            autopilot_min_installs: o.autopilot_min_installs,
-            autopilot_for_minutes: o.autopilot_for_minutes,
-        }
-    }
+fn check_name<S: serde::Serializer>(check: &ContentCheck, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(check.name())
 }
 
 /// Figures of one phase (the JSON report's `phases[]`).
@@ -307,7 +257,7 @@ pub struct Report {
     /// Whether every check passed (`failures` is empty).
     pub pass: bool,
     /// The run's parameters.
-    pub parameters: Parameters,
+    pub parameters: DrillOptions,
     /// The snapshot published in `registry-update`.
     pub registry_update: RegistryReport,
 }
@@ -680,7 +630,7 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
         installs: opts.installs,
         pass: failures.is_empty(),
         failures,
-        parameters: Parameters::of(&opts),
+        parameters: opts,
         registry_update: RegistryReport {
             entries: update_entries,
             sha256: update_sha,
