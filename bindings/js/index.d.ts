@@ -52,6 +52,12 @@ export interface Options {
   /** Timeout of one request, ms (default 10000). */
   requestTimeoutMs?: number;
   contentCheck?: 'plugins' | 'themes' | 'json' | null;
+  /**
+   * Run the document's active health checks (default true): `HEAD` each origin's
+   * `healthCheck.path` every `intervalSecs` ± 10 %; thresholds as in the document; a rate-limit
+   * answer only starts a cooldown. `false` leaves probing to others.
+   */
+  healthChecks?: boolean;
   fetch?: typeof fetch;
   EventSource?: { new (url: string): { addEventListener(type: string, f: (ev: { data: string }) => void): void; close(): void } };
   /** What `load` takes, when the module must not be fetched beside index.js. */
@@ -88,5 +94,6 @@ export class MarketplaceSourceResolver {
   fetch(path: string): Promise<FetchResult>;
   getStats(): Stats;
   subscribe(callback: (change: ConfigChange) => void): () => void;
+  /** Stops the event stream, the revalidation timer and the health checks. */
   close(): void;
 }

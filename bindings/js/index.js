@@ -5,7 +5,10 @@
 // route, the origins' health / outlier / rate-limit state, Retry-After, content checks) are the
 // core's, made in the WebAssembly module. This file only does I/O, and only with web-platform
 // APIs: `fetch`, `AbortController`, timers, `EventSource` where the host has one, and an
-// optional storage object (`localStorage` in a browser). Nothing here needs Node.
+// optional storage object (`localStorage` in a browser). Nothing here needs Node. Active health
+// checks run here too (a `HEAD` of each origin every `healthCheck.intervalSecs` ± 10 %, when the
+// document enables them); their verdicts go through the core's hysteresis, as the Rust
+// resolver's do.
 import initWasm, * as core from './pkg/sourcegate_wasm.js';
 
 /** The config key the resolver reads (`app_config.config_key`). */
@@ -143,7 +146,12 @@ const STORAGE_KEY = 'sourcegate.lastKnownGood';
  *   (default `globalThis.localStorage` when there is one);
  * - `ttlMs` (default 60000): how often the config is revalidated when no event stream is open;
  * - `requestTimeoutMs` (default 10000), `contentCheck` (`'plugins' | 'themes' | 'json' | null`,
- *   default `null`), `fetch` and `EventSource` (default: the host's globals).
+ *   default `null`), `fetch` and `EventSource` (default: the host's globals);
+ * - `healthChecks` (default `true`): run the document's active health checks (`healthCheck`:
+ *   `HEAD {origin}{path}` every `intervalSecs` ± 10 %, each within `timeoutMs`; 2xx and 3xx are
+ *   healthy, `healthyThreshold` / `unhealthyThreshold` consecutive results flip the verdict; a
+ *   rate-limit answer only starts a cooldown, and a cooling-down origin is not probed). `false`
+ *   leaves them to others (a control plane that probes for the fleet).
  */
 export class MarketplaceSourceResolver {
   static async create(options = {}) {
@@ -156,10 +164,11 @@ export class MarketplaceSourceResolver {
   #core; #provider; #storage; #fetch; #EventSource; #opts; #listeners = new Set();
   #stats = { totalRequests: 0, gitRequests: 0, cloudflareRequests: 0, fallbacks: 0, errors: 0, rateLimited: 0, totalMs: 0 };
   #timer = null; #events = null; #ready; #closed = false;
+  #probeTimers = []; #probeKey = null; #probeGeneration = 0;
 
   constructor(options) {
     if (!options.defaultGitUrl) throw new SourcegateError('invalid_options', 'options.defaultGitUrl is required');
-    this.#opts = { ttlMs: 60000, requestTimeoutMs: 10000, contentCheck: null, ...options };
+    this.#opts = { ttlMs: 60000, requestTimeoutMs: 10000, contentCheck: null, healthChecks: true, ...options };
     this.#storage = options.storage ?? globalThis.localStorage ?? null;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#EventSource = options.EventSource ?? globalThis.EventSource ?? null;
@@ -182,6 +191,7 @@ export class MarketplaceSourceResolver {
     }
     this.#ready = this.reloadConfig().catch(() => {});
     await this.#ready;
+    this.#scheduleProbes(JSON.parse(this.#core.configInfo()));
     this.#watch();
   }
 
@@ -192,6 +202,7 @@ export class MarketplaceSourceResolver {
   #install(document, version, persist) {
     const info = JSON.parse(call(() => this.#core.install(JSON.stringify(document), version ?? undefined)));
     if (persist) this.#storage?.setItem(STORAGE_KEY, JSON.stringify({ document, version }));
+    if (info.changed) this.#scheduleProbes(info);
     if (info.changed) for (const f of this.#listeners) { try { f({ version: info.version, mode: info.mode, config: info.document }); } catch { /* a listener's error is its own */ } }
     return info;
   }
@@ -306,10 +317,75 @@ export class MarketplaceSourceResolver {
     return () => this.#listeners.delete(callback);
   }
 
-  /** Stops the event stream and the revalidation timer. */
+  /**
+   * (Re)starts the active health checks for the config `info` describes (`healthCheck`, as
+   * `install` returns it). Unchanged settings and origins keep the running probes; any change
+   * stops them, and a result that arrives for an older set of probes is dropped.
+   */
+  #scheduleProbes(info) {
+    const hc = info.healthCheck ?? { enabled: false };
+    const bases = ['git', 'cdn'].map((o) => [o, this.#core.originBase(o)]);
+    const key = JSON.stringify([hc, bases]);
+    if (key === this.#probeKey) return;
+    this.#stopProbes();
+    this.#probeKey = key;
+    if (this.#closed || !hc.enabled || !this.#opts.healthChecks) return;
+    const generation = this.#probeGeneration;
+    for (const [origin, base] of bases) {
+      if (!base) continue;
+      const url = hc.path ? new URL(String(hc.path).replace(/^\/+/, ''), base).href : base;
+      const next = (ms) => {
+        const t = setTimeout(async () => {
+          await this.#probeOnce(origin, url, hc.timeoutMs, generation);
+          if (generation === this.#probeGeneration) next(hc.intervalMs * (0.9 + 0.2 * Math.random()));
+        }, ms);
+        t.unref?.();
+        this.#probeTimers.push(t);
+      };
+      // Spread a fleet's first probes over the first 10 % of the interval.
+      next(hc.intervalMs * 0.1 * Math.random());
+    }
+  }
+
+  #stopProbes() {
+    this.#probeGeneration += 1;
+    for (const t of this.#probeTimers) clearTimeout(t);
+    this.#probeTimers = [];
+  }
+
+  /** One health check of `origin` at `url`; its verdict goes to the core unless outdated. */
+  async #probeOnce(origin, url, timeoutMs, generation) {
+    const now = Date.now();
+    // Never spend a rate-limited origin's quota on probes.
+    if (JSON.parse(this.#core.health(now)).some((h) => h.origin === origin && h.rateLimited)) return;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    let status = 0; let headers = null; let cause = null;
+    try {
+      const r = await this.#fetch(url, { method: 'HEAD', signal: ctl.signal });
+      status = r.status; headers = r.headers;
+      await r.arrayBuffer().catch(() => {});
+    } catch (e) {
+      cause = String(e?.message ?? e);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (generation !== this.#probeGeneration) return;
+    if (status === 429 || (status === 403 && origin === 'git')) {
+      // A rate-limit answer says nothing about health: it only starts a cooldown.
+      call(() => this.#core.observe(origin, status, headers?.get('retry-after') ?? undefined,
+        headers?.get('x-ratelimit-reset') ?? undefined, undefined, Date.now(), Math.random()));
+      return;
+    }
+    const ok = status >= 200 && status < 400;
+    call(() => this.#core.probe(origin, ok, ok ? undefined : (cause ?? `HTTP ${status}`)));
+  }
+
+  /** Stops the event stream, the revalidation timer and the health checks. */
   close() {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#events?.close();
+    this.#stopProbes();
   }
 }
