@@ -130,6 +130,7 @@ mod tests {
             sg_status::Runtime,
             sg_status::HttpClient,
             sg_status::InstallIdFile,
+            sg_status::PlatformInit,
             sg_status::Panic,
             sg_status::Cancelled,
             sg_status::Internal,
