@@ -289,7 +289,10 @@ test('the usage tab renders (chart, or a clear "not available")', async () => {
     fallbacks: 1, errors: 0, latencyMs: { p50: 40, p99: 120, mean: 55 },
   });
   const posted = [];
-  for (const r of [report('a', 'canary', 2, 9, 1), report('b', 'canary', 2, 8, 2), report('c', 'git', 1, 12, 0)]) {
+  // Install b also answered 3 requests from its kept copy (every origin failed them); a and c
+  // send no `stale` at all, as older resolvers do.
+  const withStale = { ...report('b', 'canary', 2, 8, 2), stale: 3 };
+  for (const r of [report('a', 'canary', 2, 9, 1), withStale, report('c', 'git', 1, 12, 0)]) {
     posted.push((await apiCall('POST', '/v1/telemetry', null, r)).status);
   }
   const telemetryLive = posted.every((s) => s >= 200 && s < 300);
@@ -307,6 +310,8 @@ test('the usage tab renders (chart, or a clear "not available")', async () => {
       // How Git usage is computed is written next to it.
       assert.match(await page.textContent('#usage-notes'), /x-ratelimit-remaining/);
       assert.equal(await page.locator('#usage-body .stat.git-usage').count(), 1);
+      assert.equal(await page.textContent('#usage-body .stat.stale strong'), '3');
+      assert.match(await page.textContent('#usage-notes'), /Served stale/);
     }
   } else {
     assert.match(await page.textContent('#usage-body'), /not available/);

@@ -51,6 +51,7 @@ export async function loadUsage() {
     { name: 'Fallbacks', cls: 's-fb', values: minutes.map((m) => Number(m.fallbacks) || 0) },
   ];
   const tot = (i) => series[i].values.reduce((a, b) => a + b, 0);
+  const staleN = minutes.reduce((a, m) => a + (Number(m.stale) || 0), 0);
   const gitN = tot(0);
   const cdnN = tot(1);
   const all = gitN + cdnN;
@@ -70,6 +71,7 @@ export async function loadUsage() {
       stat('429s', String(tot(2))),
       stat('Errors', String(tot(3))),
       stat('Fallbacks', String(tot(4))),
+      stat('Served stale', String(staleN), 'stale'),
       stat('p50 / p99 (last min)', last ? `${fmtMs(last.p50Ms)} / ${fmtMs(last.p99Ms)}` : '—'),
       stat('Git usage', usageText, 'git-usage'),
     ),
@@ -78,7 +80,8 @@ export async function loadUsage() {
       { class: 'muted small', id: 'usage-notes' },
       'Git usage = (limit − remaining) / limit of the latest x-ratelimit-limit / x-ratelimit-remaining headers Git sent in the minute; '
         + 'without those headers, the share of Git answers that were rate limits (429, or 403 from Git). '
-        + '429s count rate-limited answers of every origin. The series is the whole fleet (every control-plane replica), kept across restarts.',
+        + '429s count rate-limited answers of every origin. Served stale: requests no origin could serve that a resolver answered from its kept copy '
+        + '(the autopilot counts them as errors). The series is the whole fleet (every control-plane replica), kept across restarts.',
     ),
     minutes.length
       ? h('figure', {}, lineChart({ labels, series, title: 'Requests per minute by origin, with 429s, errors and fallbacks' }), legend(series))
