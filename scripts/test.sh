@@ -22,9 +22,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# Each step's banner carries the seconds since the start, so a CI log shows where time goes.
+stage() { echo "== [${SECONDS}s] $*"; }
+
 # Debian packages the tests need: HAProxy (the replica test puts two control planes behind it).
 if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
-  echo "== installing haproxy (Debian)"
+  stage "installing haproxy (Debian)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy
 fi
@@ -32,48 +35,48 @@ fi
 # Build once: every crate, binary, cdylib and test target of the workspace with one feature
 # resolution; everything below reuses these artefacts (a `-p` build would re-resolve features
 # and recompile part of the dependency tree).
-echo "== cargo build --workspace --all-targets"
+stage "cargo build --workspace --all-targets"
 cargo build --workspace --all-targets --locked
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 export SOURCEGATE_FFI_LIB="$target/debug/libsourcegate_ffi.so"
 export SOURCEGATE_CP_BIN="$target/debug/sourcegate-control-plane"
 
-echo "== cargo test --workspace"
+stage "cargo test --workspace"
 cargo test --workspace --locked
 
-echo "== README shell blocks (README.md, control-plane/README.md, cli/README.md)"
+stage "README shell blocks (README.md, control-plane/README.md, cli/README.md)"
 bash scripts/readme-blocks.sh
 
-echo "== OpenAPI: openapi-spec-validator and schemathesis against a live control plane"
+stage "OpenAPI: openapi-spec-validator and schemathesis against a live control plane"
 bash scripts/schemathesis.sh
 
-echo "== Supabase advisor lints on the migrations (our rules; splinter when its pinned file is at hand)"
+stage "Supabase advisor lints on the migrations (our rules; splinter when its pinned file is at hand)"
 # Offline: the test command's traffic stays on this machine; splinter itself runs when a copy
 # is at hand (SPLINTER_SQL or an uncommitted supabase/lints/splinter.sql).
 SPLINTER_OFFLINE="${SPLINTER_OFFLINE:-1}" bash scripts/splinter.sh --self-check
 
-echo "== FFI header is current"
+stage "FFI header is current"
 bash ffi/check-header.sh
 
-echo "== FFI for Android with the platform verifier: sg_android_init type-checks (no NDK: nothing linked)"
+stage "FFI for Android with the platform verifier: sg_android_init type-checks (no NDK: nothing linked)"
 bash ffi/check-android.sh
 
-echo "== Node.js binding"
+stage "Node.js binding"
 bash bindings/node/run-tests.sh
 
-echo "== @sourcegate/resolver: the WebAssembly package (wasm32 target and wasm-bindgen-cli installed if missing)"
+stage "@sourcegate/resolver: the WebAssembly package (wasm32 target and wasm-bindgen-cli installed if missing)"
 bash bindings/js/run-tests.sh
 
-echo "== JVM host (Java 17 + JNA, as an Android app loads the library)"
+stage "JVM host (Java 17 + JNA, as an Android app loads the library)"
 bash bindings/jvm/run-tests.sh
 
-echo "== /rest/v1 with Supabase's clients (supabase-js, postgrest-js, postgrest-py)"
+stage "/rest/v1 with Supabase's clients (supabase-js, postgrest-js, postgrest-py)"
 # Every group by default; SUPABASE_CLIENTS_ONLY=core (or a list: core,reads,writes,keys)
 # narrows it, see the script's header.
 bash scripts/supabase-clients.sh
 
-echo "== Admin console in a real browser (Debian Chromium + playwright-core)"
+stage "Admin console in a real browser (Debian Chromium + playwright-core)"
 bash control-plane/e2e/run.sh
 
-echo "== all tests passed"
+stage "all tests passed"
