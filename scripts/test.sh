@@ -6,7 +6,8 @@
 # and libc6-dev-arm64-cross when missing), the Node.js
 # binding's tests (npm ci + node --test), the WebAssembly package @sourcegate/resolver
 # (bindings/js/run-tests.sh: rustup's wasm32-unknown-unknown target and wasm-bindgen-cli from
-# crates.io when missing, eventsource from npm, node --test against a control plane), the JVM host (bindings/jvm: Debian's JDK and
+# crates.io when missing, eventsource and workerd from npm, node --test against a control
+# plane; one test runs the package in workerd, Cloudflare's Workers runtime), the JVM host (bindings/jvm: Debian's JDK and
 # libjna-java, installed if missing), /rest/v1 with Supabase's own clients
 # (scripts/supabase-clients.sh: @supabase/supabase-js, @supabase/postgrest-js and ws from npm
 # in control-plane/clients; postgrest (postgrest-py) and pytest from PyPI, pinned in
