@@ -21,6 +21,8 @@
 //!   resolve, the blocking fetch and reload, report outcome, stats), [`sg_fetch_result`].
 //! - `lifecycle`: the app lifecycle of a handle: [`sg_resolver_pause`], [`sg_resolver_resume`],
 //!   [`sg_resolver_wait_ready`], [`sg_resolver_close`].
+//! - `android` (Android builds with `tls-platform` only): `sg_android_init`, which hands the
+//!   JNI environment and the app's `Context` to the platform certificate verifier.
 //! - `callback`: the callback types ([`sg_fetch_callback`], [`sg_done_callback`],
 //!   [`sg_config_callback`]) and the exactly-once completion every async entry point uses.
 //! - `async_`: the non-blocking entry points [`sg_resolver_fetch_async`] and
