@@ -221,6 +221,19 @@ fn backoff(
     )))
 }
 
+/// Applies an option the builder takes as it is: `f(b, v)` when the option is set, `b` (the
+/// builder's default) otherwise.
+fn set<T>(
+    b: ResolverBuilder,
+    v: Option<T>,
+    f: impl FnOnce(ResolverBuilder, T) -> ResolverBuilder,
+) -> ResolverBuilder {
+    match v {
+        Some(v) => f(b, v),
+        None => b,
+    }
+}
+
 /// Checks the option values and builds the resolver (inside the new resolver's runtime).
 ///
 /// # Errors
@@ -261,54 +274,39 @@ pub(crate) fn build_resolver(opts: Options) -> Result<Resolver, Failure> {
     if let Some(f) = opts.static_config_file {
         b = b.provider(StaticProvider::File(f));
     }
-    if let Some(id) = opts.install_id {
-        b = b.install_id(id);
-    }
-    if let Some(f) = opts.install_id_file {
-        b = b.install_id_file(f);
-    }
-    if let Some(f) = opts.cache_file {
-        b = b.cache_file(f);
-    }
-    if let Some(ms) = opts.cache_ttl_ms {
-        b = b.cache_ttl(Duration::from_millis(ms));
-    }
-    if let Some(ms) = opts.init_timeout_ms {
-        b = b.init_timeout(Duration::from_millis(ms));
-    }
-    if let Some(ms) = opts.request_timeout_ms {
-        b = b.request_timeout(Duration::from_millis(ms));
-    }
-    if let Some(on) = opts.health_checks {
-        b = b.health_checks(on);
-    }
-    if let Some(p) = opts.health_check_path {
-        b = b.health_check_path(p);
-    }
-    if let Some(on) = opts.push {
-        b = b.push(on);
-    }
+    let ms = |v: Option<u64>| v.map(Duration::from_millis);
+    b = set(b, opts.install_id, ResolverBuilder::install_id);
+    b = set(b, opts.install_id_file, ResolverBuilder::install_id_file);
+    b = set(b, opts.cache_file, ResolverBuilder::cache_file);
+    b = set(b, ms(opts.cache_ttl_ms), ResolverBuilder::cache_ttl);
+    b = set(b, ms(opts.init_timeout_ms), ResolverBuilder::init_timeout);
+    b = set(
+        b,
+        ms(opts.request_timeout_ms),
+        ResolverBuilder::request_timeout,
+    );
+    b = set(b, opts.health_checks, ResolverBuilder::health_checks);
+    b = set(
+        b,
+        opts.health_check_path,
+        ResolverBuilder::health_check_path,
+    );
+    b = set(b, opts.push, ResolverBuilder::push);
     if let Some(t) = &opts.telemetry {
         b = b.telemetry(telemetry_settings(t)?);
     }
-    if let Some(on) = opts.offline {
-        b = b.offline(on);
-    }
+    b = set(b, opts.offline, ResolverBuilder::offline);
     if let Some((base, cap)) = backoff(opts.backoff_base_ms, opts.backoff_cap_ms)? {
         b = b.backoff(base, cap);
     }
-    if let Some(on) = opts.http_cache {
-        b = b.http_cache(on);
-    }
-    if let Some(d) = opts.body_cache_dir {
-        b = b.body_cache_dir(d);
-    }
-    if let Some(n) = opts.body_cache_max_bytes {
-        b = b.body_cache_max_bytes(n);
-    }
-    if let Some(on) = opts.stale_if_error {
-        b = b.stale_if_error(on);
-    }
+    b = set(b, opts.http_cache, ResolverBuilder::http_cache);
+    b = set(b, opts.body_cache_dir, ResolverBuilder::body_cache_dir);
+    b = set(
+        b,
+        opts.body_cache_max_bytes,
+        ResolverBuilder::body_cache_max_bytes,
+    );
+    b = set(b, opts.stale_if_error, ResolverBuilder::stale_if_error);
     if let Some(name) = &opts.content_check {
         let check = ContentCheck::from_name(name).ok_or_else(|| {
             invalid(
