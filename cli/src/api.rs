@@ -8,7 +8,13 @@ use crate::error::{CliError, ErrorBody, chain, root_cause};
 
 /// The answer types of the `/v1` API and the configuration key: the wire contract, shared
 /// with the control plane that serialises them.
-pub use sourcegate_contract::{CONFIG_KEY, ConfigView, HistoryItem, HistoryPage, OriginTestResult};
+pub use sourcegate_contract::{
+    CONFIG_KEY, ConfigView, HistoryItem, HistoryPage, OriginTestResult, PutConfig, Rollback,
+    WriteTerms,
+};
+
+/// The body of a request that has none (`call`'s `body`).
+const NO_BODY: Option<&()> = None;
 
 /// A thin client of the `/v1` API.
 ///
@@ -104,11 +110,11 @@ impl Client {
         })
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(
+    async fn call<T: serde::de::DeserializeOwned, B: serde::Serialize>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<&B>,
     ) -> Result<T, CliError> {
         let url = self.url(path);
         let mut req = self.request(method, path).timeout(self.timeout);
@@ -128,7 +134,7 @@ impl Client {
     /// # Errors
     /// [`CliError::Unreachable`], [`CliError::Api`], [`CliError::Protocol`].
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, CliError> {
-        self.call(reqwest::Method::GET, path, None).await
+        self.call(reqwest::Method::GET, path, NO_BODY).await
     }
 
     /// `GET /v1/configs/{key}`.
@@ -136,33 +142,20 @@ impl Client {
     /// # Errors
     /// [`CliError::Unreachable`], [`CliError::Api`], [`CliError::Protocol`].
     pub async fn get_config(&self, key: &str) -> Result<ConfigView, CliError> {
-        self.call(reqwest::Method::GET, &format!("/v1/configs/{key}"), None)
+        self.call(reqwest::Method::GET, &format!("/v1/configs/{key}"), NO_BODY)
             .await
     }
 
-    /// `PUT /v1/configs/{key}` with `expectedVersion` and `force` (record a document equal to
-    /// the current one; otherwise the server answers 409 `no_change`).
+    /// `PUT /v1/configs/{key}` with `body` (its `expectedVersion`, and `force` to record a
+    /// document equal to the current one; otherwise the server answers 409 `no_change`).
     ///
     /// # Errors
     /// As [`Client::get_config`]; 401/403/409/422 come back as [`CliError::Api`].
-    pub async fn put_config(
-        &self,
-        key: &str,
-        value: &serde_json::Value,
-        reason: Option<&str>,
-        expected_version: Option<i64>,
-        force: bool,
-    ) -> Result<ConfigView, CliError> {
-        let body = serde_json::json!({
-            "value": value,
-            "reason": reason,
-            "expectedVersion": expected_version,
-            "force": force,
-        });
+    pub async fn put_config(&self, key: &str, body: &PutConfig) -> Result<ConfigView, CliError> {
         self.call(
             reqwest::Method::PUT,
             &format!("/v1/configs/{key}"),
-            Some(&body),
+            Some(body),
         )
         .await
     }
@@ -175,7 +168,7 @@ impl Client {
         self.call(
             reqwest::Method::GET,
             &format!("/v1/configs/{key}/history?limit={limit}"),
-            None,
+            NO_BODY,
         )
         .await
     }
@@ -184,24 +177,11 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::put_config`]; an unknown version is a 404 [`CliError::Api`].
-    pub async fn rollback(
-        &self,
-        key: &str,
-        to_version: i64,
-        reason: Option<&str>,
-        expected_version: Option<i64>,
-        force: bool,
-    ) -> Result<ConfigView, CliError> {
-        let body = serde_json::json!({
-            "toVersion": to_version,
-            "reason": reason,
-            "expectedVersion": expected_version,
-            "force": force,
-        });
+    pub async fn rollback(&self, key: &str, body: &Rollback) -> Result<ConfigView, CliError> {
         self.call(
             reqwest::Method::POST,
             &format!("/v1/configs/{key}/rollback"),
-            Some(&body),
+            Some(body),
         )
         .await
     }

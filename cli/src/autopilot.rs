@@ -5,7 +5,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::api::Client;
+use crate::api::{Client, PutConfig, WriteTerms};
 use crate::error::CliError;
 
 /// The configuration key of the policy.
@@ -100,6 +100,25 @@ fn set_in(doc: &mut Value, path: &[&str], v: Value) {
     cur[path[path.len() - 1]] = v;
 }
 
+/// Writes `doc` as the policy, expecting `version` to be current; `doc` and the version written.
+async fn write(
+    client: &Client,
+    doc: Value,
+    reason: String,
+    version: i64,
+) -> Result<(Value, i64), CliError> {
+    let body = PutConfig {
+        value: doc,
+        terms: WriteTerms {
+            reason: Some(reason),
+            expected_version: Some(version),
+            force: false,
+        },
+    };
+    let written = client.put_config(KEY, &body).await?.version;
+    Ok((body.value, written))
+}
+
 /// Runs an `autopilot` subcommand; prints JSON with `json`.
 ///
 /// # Errors
@@ -118,10 +137,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: &AutopilotCommand) -> Res
             let (mut doc, version) = stored(client).await?;
             doc["enabled"] = json!(false);
             let reason = reason.clone().unwrap_or_else(|| "autopilot off".into());
-            let v = client
-                .put_config(KEY, &doc, Some(&reason), Some(version), false)
-                .await?;
-            (doc, v.version)
+            write(client, doc, reason, version).await?
         }
         AutopilotCommand::Set {
             policy,
@@ -172,10 +188,7 @@ pub async fn run(client: &Client, json_out: bool, cmd: &AutopilotCommand) -> Res
                 doc["minInstalls"] = json!(x);
             }
             let reason = reason.clone().unwrap_or_else(|| "autopilot on".into());
-            let v = client
-                .put_config(KEY, &doc, Some(&reason), Some(version), false)
-                .await?;
-            (doc, v.version)
+            write(client, doc, reason, version).await?
         }
     };
     if json_out {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt as _;
 use sourcegate::config::OriginKind;
 
-use crate::api::{CONFIG_KEY, Client, ConfigView};
+use crate::api::{CONFIG_KEY, Client, ConfigView, PutConfig, Rollback, WriteTerms};
 use crate::document::{self, Change, ModeChange};
 use crate::error::CliError;
 use crate::output;
@@ -300,7 +300,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let before = client.get_config(CONFIG_KEY).await?;
             let expected = expected_version.unwrap_or(before.version);
             let after = client
-                .rollback(CONFIG_KEY, *to, reason.as_deref(), Some(expected), *force)
+                .rollback(
+                    CONFIG_KEY,
+                    &Rollback {
+                        to_version: *to,
+                        terms: WriteTerms {
+                            reason: reason.clone(),
+                            expected_version: Some(expected),
+                            force: *force,
+                        },
+                    },
+                )
                 .await?;
             let after = with_actor(&client, after).await;
             if g.json {
@@ -372,10 +382,14 @@ async fn set(client: &Client, json: bool, mode: &SetMode) -> Result<(), CliError
     let after = client
         .put_config(
             CONFIG_KEY,
-            &doc,
-            opts.reason.as_deref(),
-            Some(expected),
-            opts.force,
+            &PutConfig {
+                value: doc,
+                terms: WriteTerms {
+                    reason: opts.reason.clone(),
+                    expected_version: Some(expected),
+                    force: opts.force,
+                },
+            },
         )
         .await?;
     let after = with_actor(client, after).await;

@@ -21,6 +21,7 @@
 //! | [`event`] | [`SseEvent`], [`EVENT_NAME`]: the Server-Sent Events of `GET /v1/configs/{key}/events` |
 //! | [`telemetry`] | [`TelemetryReport`], [`OriginCounts`], [`OriginsCounts`], [`LatencyMs`], [`Quota`], [`OriginsQuota`]: `POST /v1/telemetry` |
 //! | [`mode`] | [`ModeInfo`], [`MODES`], [`ModeTable`]: mode id ↔ document `type` and `priority` ↔ label |
+//! | [`write`] | [`PutConfig`], [`Rollback`], [`WriteTerms`]: the bodies of `PUT /v1/configs/{key}` and its rollback |
 
 pub mod config;
 pub mod error;
@@ -28,6 +29,7 @@ pub mod event;
 pub mod mode;
 pub mod origin;
 pub mod telemetry;
+pub mod write;
 
 pub use config::{ConfigView, HistoryItem, HistoryPage};
 pub use error::ErrorBody;
@@ -35,6 +37,7 @@ pub use event::{EVENT_NAME, SseEvent};
 pub use mode::{MODES, ModeInfo, ModeTable};
 pub use origin::{OriginTestRequest, OriginTestResult};
 pub use telemetry::{LatencyMs, OriginCounts, OriginsCounts, OriginsQuota, Quota, TelemetryReport};
+pub use write::{PutConfig, Rollback, WriteTerms};
 
 /// The key of the marketplace source document in `app_config` (`config_key`): the one
 /// configuration every resolver reads, and the one the mode table describes.

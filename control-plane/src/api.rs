@@ -33,7 +33,7 @@ use crate::origins::{self, OriginTestRequest, OriginTestResult};
 use crate::snapshot::{Snapshot, sse_frame};
 
 /// The wire shapes of the history page and of one Server-Sent Event (the contract crate).
-pub use sourcegate_contract::{HistoryPage, SseEvent};
+pub use sourcegate_contract::{HistoryPage, PutConfig, Rollback, SseEvent, WriteTerms};
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AuthContext, AppError> {
     state
@@ -202,24 +202,6 @@ pub(crate) async fn read_config(
     Ok(config_response(&v))
 }
 
-/// Body of `PUT /v1/configs/{key}`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PutConfig {
-    /// The new document.
-    #[schema(value_type = Object)]
-    pub value: serde_json::Value,
-    /// Why (stored in the history).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Refuse with 409 unless the current version is this one (or use `If-Match: "N"`).
-    #[serde(default)]
-    pub expected_version: Option<i64>,
-    /// Record the document even if it equals the current one (otherwise 409 `no_change`).
-    #[serde(default)]
-    pub force: bool,
-}
-
 fn invalid(e: &sourcegate::config::ConfigError) -> AppError {
     AppError::InvalidConfig {
         message: e.to_string(),
@@ -227,15 +209,15 @@ fn invalid(e: &sourcegate::config::ConfigError) -> AppError {
     }
 }
 
+/// The autopilot's policy document (`crate::autopilot`), validated on write like
+/// `marketplace_source`.
+pub const AUTOPILOT_KEY: &str = "autopilot";
+
 /// The write-time checks of a change, before the database applies the same ones in SQL
 /// (`app_private.validate_config`, `update_app_config`): the reason's length
 /// ([`sourcegate::config::validate_reason`], 1 KiB) and, for `marketplace_source`,
 /// [`sourcegate::config::validate_for_write`], private hosts allowed only with
 /// `--allow-private-origins`.
-/// The autopilot's policy document (`crate::autopilot`), validated on write like
-/// `marketplace_source`.
-pub const AUTOPILOT_KEY: &str = "autopilot";
-
 fn validate_document(
     state: &AppState,
     key: &str,
@@ -290,14 +272,20 @@ async fn store(
     mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     key: &str,
     value: &serde_json::Value,
-    reason: Option<&str>,
-    expected: Option<i64>,
-    force: bool,
+    terms: &WriteTerms,
 ) -> Result<db::ConfigView, AppError> {
+    let reason = terms.reason.as_deref();
     validate_document(state, key, value, reason)?;
-    let v = db::update_config(&mut tx, key, value, reason, expected, force)
-        .await
-        .map_err(|e| AppError::from_db(e, false))?;
+    let v = db::update_config(
+        &mut tx,
+        key,
+        value,
+        reason,
+        terms.expected_version,
+        terms.force,
+    )
+    .await
+    .map_err(|e| AppError::from_db(e, false))?;
     tx.commit().await.map_err(|e| AppError::from_db(e, false))?;
     state.hub.refresh_key(&state.pool, key).await;
     Ok(v)
@@ -305,19 +293,19 @@ async fn store(
 
 /// The prologue of both admin writes: an admin's transaction ([`admin_tx`]), then the key and
 /// the JSON body (their extraction errors, in that order), neither holding a NUL
-/// (`bad_request`: PostgreSQL text cannot store one). `reason` reads the body's reason.
+/// (`bad_request`: PostgreSQL text cannot store one). `terms` reads the body's [`WriteTerms`].
 async fn admin_write<T>(
     state: &AppState,
     headers: &HeaderMap,
     path: Result<extract::Path<String>, AppError>,
     body: Result<extract::Json<T>, AppError>,
-    reason: impl Fn(&T) -> Option<&str>,
+    terms: impl Fn(&T) -> &WriteTerms,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, String, T), AppError> {
     let (_ctx, tx) = admin_tx(state, headers).await?;
     let extract::Path(key) = path?;
     let extract::Json(body) = body?;
     extract::no_nul("key", &key)?;
-    extract::no_nul("reason", reason(&body).unwrap_or_default())?;
+    extract::no_nul("reason", terms(&body).reason.as_deref().unwrap_or_default())?;
     Ok((tx, key, body))
 }
 
@@ -334,10 +322,8 @@ pub(crate) async fn put_config(
     headers: HeaderMap,
     body: Result<extract::Json<PutConfig>, AppError>,
 ) -> Result<Response, AppError> {
-    let (tx, key, body) = admin_write(&state, &headers, path, body, |b: &PutConfig| {
-        b.reason.as_deref()
-    })
-    .await?;
+    let (tx, key, mut body) =
+        admin_write(&state, &headers, path, body, |b: &PutConfig| &b.terms).await?;
     let if_match = match headers.get(header::IF_MATCH) {
         Some(h) => Some(
             h.to_str()
@@ -347,17 +333,8 @@ pub(crate) async fn put_config(
         ),
         None => None,
     };
-    let expected = body.expected_version.or(if_match);
-    let v = store(
-        &state,
-        tx,
-        &key,
-        &body.value,
-        body.reason.as_deref(),
-        expected,
-        body.force,
-    )
-    .await?;
+    body.terms.expected_version = body.terms.expected_version.or(if_match);
+    let v = store(&state, tx, &key, &body.value, &body.terms).await?;
     tracing::info!(%key, version = v.version, "configuration updated");
     Ok(config_response(&v))
 }
@@ -398,23 +375,6 @@ pub(crate) async fn history(
     Ok(Json(HistoryPage { items }))
 }
 
-/// Body of `POST /v1/configs/{key}/rollback`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Rollback {
-    /// The version whose document becomes current again (as a new version).
-    pub to_version: i64,
-    /// Why (default: `rollback to version N`).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Refuse with 409 unless the current version is this one.
-    #[serde(default)]
-    pub expected_version: Option<i64>,
-    /// Roll back even if that version's document equals the current one (otherwise 409 `no_change`).
-    #[serde(default)]
-    pub force: bool,
-}
-
 /// `POST /v1/configs/{key}/rollback` (admin).
 #[utoipa::path(post, path = "/v1/configs/{key}/rollback", request_body = Rollback, security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key")),
@@ -428,27 +388,16 @@ pub(crate) async fn rollback(
     headers: HeaderMap,
     body: Result<extract::Json<Rollback>, AppError>,
 ) -> Result<Response, AppError> {
-    let (mut tx, key, body) = admin_write(&state, &headers, path, body, |b: &Rollback| {
-        b.reason.as_deref()
-    })
-    .await?;
+    let (mut tx, key, mut body) =
+        admin_write(&state, &headers, path, body, |b: &Rollback| &b.terms).await?;
     let value = db::value_at_version(&mut tx, &key, body.to_version)
         .await
         .map_err(|e| AppError::from_db(e, false))?
         .ok_or_else(|| AppError::NotFound(format!("{key} has no version {}", body.to_version)))?;
-    let reason = body
-        .reason
-        .unwrap_or_else(|| format!("rollback to version {}", body.to_version));
-    let v = store(
-        &state,
-        tx,
-        &key,
-        &value,
-        Some(&reason),
-        body.expected_version,
-        body.force,
-    )
-    .await?;
+    if body.terms.reason.is_none() {
+        body.terms.reason = Some(format!("rollback to version {}", body.to_version));
+    }
+    let v = store(&state, tx, &key, &value, &body.terms).await?;
     tracing::info!(%key, to = body.to_version, version = v.version, "configuration rolled back");
     Ok(config_response(&v))
 }

@@ -236,7 +236,7 @@ async fn decide_once(
     let secs = state.settings.minute_secs();
     let now_minute = chrono::Utc::now().timestamp().div_euclid(secs);
     let mut tx = db::begin_service(&state.pool).await?;
-    let policy = match db::fetch_config(&mut tx, "autopilot").await? {
+    let policy = match db::fetch_config(&mut tx, crate::api::AUTOPILOT_KEY).await? {
         Some(v) => Policy::from_value(&v.value)?,
         None => Policy::default(),
     };

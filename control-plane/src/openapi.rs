@@ -172,4 +172,25 @@ mod tests {
         let error = &doc["components"]["schemas"]["Error"];
         assert_eq!(error["required"], serde_json::json!(["code", "message"]));
     }
+
+    /// The two admin writes describe the terms they share (`reason`, `expectedVersion`,
+    /// `force`) through one `WriteTerms` schema, and the document keeps every property the
+    /// server reads.
+    #[test]
+    fn write_bodies_share_their_terms() {
+        let doc = serde_json::to_value(super::document()).expect("serialise");
+        let schemas = &doc["components"]["schemas"];
+        let terms = &schemas["WriteTerms"]["properties"];
+        for p in ["reason", "expectedVersion", "force"] {
+            assert!(terms.get(p).is_some(), "WriteTerms lacks {p}: {terms}");
+        }
+        for (body, own) in [("PutConfig", "value"), ("Rollback", "toVersion")] {
+            let text = schemas[body].to_string();
+            assert!(
+                text.contains("#/components/schemas/WriteTerms"),
+                "{body}: {text}"
+            );
+            assert!(text.contains(own), "{body}: {text}");
+        }
+    }
 }

@@ -1,101 +1,18 @@
-//! The `/rest/v1` handlers: the gateway's key check and PostgREST's JWT rules, the table read,
-//! the RPCs (`get_marketplace_config`, `update_app_config`), and the fallbacks.
+//! The `/rest/v1` handlers: the table read, the RPCs (`get_marketplace_config`,
+//! `update_app_config`), and the fallbacks. Each starts from a [`RestRequest`] (the key, the JWT
+//! and the schema header already checked).
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::RestError;
-use super::query::{ReadQuery, RowRange, build_select, find_table, query_pairs, range_error};
+use super::query::{ReadQuery, RowRange, build_select, find_table, range_error};
+use super::request::RestRequest;
 use crate::AppState;
-use crate::auth::{self, AuthContext};
+use crate::auth::AuthContext;
 use crate::db;
-
-const OBJECT_MEDIA: &str = "application/vnd.pgrst.object+json";
-
-/// Applies the gateway's key check and PostgREST's JWT rules (see the module docs).
-pub(super) async fn rest_auth(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &[(String, String)],
-) -> Result<AuthContext, RestError> {
-    let apikey = headers
-        .get("apikey")
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k == "apikey")
-                .map(|(_, v)| v.clone())
-        })
-        .filter(|k| !k.trim().is_empty())
-        .ok_or_else(RestError::no_api_key)?;
-    let is_jwt = |k: &str| k.split('.').count() == 3;
-    // supabase-js without a session sends its API key as the bearer too; a non-JWT key
-    // (`sb_publishable_…`) in both places is the anon role, as Supabase's gateway treats it.
-    if let Some(token) = auth::bearer(headers).filter(|t| is_jwt(t) || t.trim() != apikey.trim()) {
-        return state
-            .verifier
-            .verify(token)
-            .await
-            .map_err(RestError::from_auth);
-    }
-    if is_jwt(&apikey) {
-        return state
-            .verifier
-            .verify(apikey.trim())
-            .await
-            .map_err(RestError::from_auth);
-    }
-    Ok(AuthContext::anon())
-}
-
-pub(super) fn check_profile(headers: &HeaderMap, name: &str) -> Result<(), RestError> {
-    match headers.get(name).and_then(|h| h.to_str().ok()) {
-        Some(p) if p != "public" => Err(RestError::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "PGRST106",
-            "The schema must be one of the following: public",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// RPC bodies are JSON: a `Content-Type` other than `application/json` (or `…+json`) is
-/// refused with 415 `PGRST107`, as PostgREST refuses media types it cannot read. No header
-/// means JSON.
-pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), RestError> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let media = ct
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media == "application/json" || media.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(RestError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "PGRST107",
-            format!(
-                "Content-Type not acceptable: {}; RPC bodies are application/json",
-                String::from_utf8_lossy(ct.as_bytes())
-            ),
-        ))
-    }
-}
-
-pub(super) fn wants_object(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|a| a.contains(OBJECT_MEDIA))
-}
 
 pub(super) fn json_response(status: StatusCode, body: String, object: bool) -> Response {
     let mut resp = Response::new(Body::from(body));
@@ -283,14 +200,15 @@ async fn read_rows(
 /// it ignores `Range`, as PostgREST does).
 pub(crate) async fn read_table(
     State(state): State<AppState>,
-    method: Method,
     Path(table): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: RestRequest,
 ) -> Result<Response, RestError> {
-    let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q).await?;
-    check_profile(&headers, "accept-profile")?;
+    let RestRequest {
+        method,
+        q,
+        ctx,
+        headers,
+    } = req;
     let t = find_table(&table)?;
     let count = count_pref(&headers);
     // The `Range` header is for `GET` only (RFC 9110), as PostgREST reads it.
@@ -325,7 +243,7 @@ pub(crate) async fn read_table(
         }
         return Ok(e);
     }
-    let object = wants_object(&headers);
+    let object = super::request::wants_object(&headers);
     let mut resp = if object {
         if n != 1 {
             return Err(RestError::new(
@@ -402,25 +320,12 @@ fn expected_version_arg(v: Option<&serde_json::Value>) -> Result<Option<i64>, Re
 /// `POST /rest/v1/rpc/{function}` (and `GET` for the stable one).
 pub(crate) async fn call_rpc(
     State(state): State<AppState>,
-    method: Method,
     Path(function): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: RestRequest,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q).await?;
-    check_profile(
-        &headers,
-        if method == Method::GET {
-            "accept-profile"
-        } else {
-            "content-profile"
-        },
-    )?;
-    if method == Method::POST {
-        check_content_type(&headers)?;
-    }
+    let object = req.wants_object();
+    let RestRequest { method, q, ctx, .. } = req;
     let args: serde_json::Map<String, serde_json::Value> = if method == Method::GET {
         q.iter()
             .filter(|(k, _)| k != "apikey")
@@ -441,7 +346,6 @@ pub(crate) async fn call_rpc(
         }
     };
     let arg_names: Vec<String> = args.keys().cloned().collect();
-    let object = wants_object(&headers);
     match function.as_str() {
         "get_marketplace_config" => {
             if !args.is_empty() {

@@ -94,13 +94,15 @@
 //!   with `query::field` (columns, JSON paths, casts) and `query::filter` (the filter grammar,
 //!   also used for the `WHERE` of table writes);
 //! - `openapi`: the root endpoint's document;
-//! - `handlers`: the key and JWT check, the table read, the RPCs, the fallbacks;
+//! - `request`: the checks every request passes first (key, JWT, schema header, JSON body);
+//! - `handlers`: the table read, the RPCs, the fallbacks;
 //! - `write`: the table writes (`PATCH`, `POST`, `DELETE`).
 
 mod error;
 mod handlers;
 mod openapi;
 mod query;
+mod request;
 mod write;
 
 pub(crate) use error::{error_body, rate_limited};

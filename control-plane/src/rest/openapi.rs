@@ -8,14 +8,14 @@
 //! `has_function_privilege`), so the document follows the migrations' grants.
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::error::RestError;
-use super::handlers::rest_auth;
-use super::query::{TABLES, Table, query_pairs};
+use super::query::{TABLES, Table};
+use super::request::RestRequest;
 use crate::AppState;
 use crate::db;
 
@@ -237,14 +237,11 @@ fn document(host: Option<&str>, tables: &[&Table], functions: &[&Function]) -> V
 /// use, `Content-Type: application/openapi+json`.
 ///
 /// # Errors
-/// The key and JWT refusals of every `/rest/v1` route; a database error.
+/// The refusals of every `/rest/v1` route ([`RestRequest`]); a database error.
 pub(crate) async fn root(
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    RestRequest { ctx, headers, .. }: RestRequest,
 ) -> Result<Response, RestError> {
-    let q = query_pairs(raw.as_deref());
-    let ctx = rest_auth(&state, &headers, &q).await?;
     let mut checks: Vec<String> = TABLES
         .iter()
         .map(|t| format!("has_table_privilege('public.{}', 'SELECT')", t.name))

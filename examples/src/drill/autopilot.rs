@@ -16,6 +16,10 @@ use super::admin::Admin;
 use super::load::Install;
 use super::{DrillError, DrillOptions};
 
+/// How long, in scaled minutes, the error share must stay at or above 5 % before the
+/// autopilot rolls back (`errorRollback.forMinutes` in [`policy`]).
+pub(super) const ERROR_FOR_MINUTES: u32 = 2;
+
 /// The `autopilot` document the admin writes at the start of `autopilot-git-pressure`: both
 /// rules on with the specification's thresholds (70 % Git usage, 5 % errors), durations in
 /// scaled minutes.
@@ -26,7 +30,7 @@ pub(super) fn policy(opts: &DrillOptions) -> Value {
         "minInstalls": opts.autopilot_min_installs,
         "cooldownMinutes": 2,
         "gitPressure": {"thresholdPercent": 70, "forMinutes": opts.autopilot_for_minutes},
-        "errorRollback": {"errorPercent": 5, "forMinutes": 2, "watchMinutes": 60},
+        "errorRollback": {"errorPercent": 5, "forMinutes": ERROR_FOR_MINUTES, "watchMinutes": 60},
     })
 }
 

@@ -454,7 +454,13 @@ pub async fn run(opts: DrillOptions) -> Result<Report, DrillError> {
                     published = Some(Instant::now());
                 }
                 Action::SetPolicy(doc, reason) => {
-                    admin.set_key("autopilot", doc.clone(), reason).await?;
+                    admin
+                        .set_key(
+                            sourcegate_control_plane::api::AUTOPILOT_KEY,
+                            doc.clone(),
+                            reason,
+                        )
+                        .await?;
                 }
                 Action::SetWithUpdateIntegrity(doc, reason) => {
                     let mut doc = doc.clone();

@@ -229,7 +229,7 @@ pub(super) fn plan(opts: &DrillOptions, git_url: &str, cdn_url: &str) -> Vec<Pha
             canary_percent: None,
             installs: Installs::UntilAutopilot {
                 rule: "errorRollback",
-                max_secs: minutes(opts, 2 + 12),
+                max_secs: minutes(opts, super::autopilot::ERROR_FOR_MINUTES + 12),
                 tail_secs: opts.phase_secs,
             },
         },

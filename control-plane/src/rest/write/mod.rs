@@ -20,13 +20,15 @@
 //! ```
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::error::RestError;
-use super::handlers::{check_content_type, check_profile, json_response, rest_auth, wants_object};
-use super::query::{Table, filters, find_table, query_pairs};
+use super::handlers::json_response;
+use super::query::{Table, filters, find_table};
+use super::request::RestRequest;
 use crate::AppState;
 use crate::db;
 
@@ -434,7 +436,7 @@ fn respond(
 }
 
 /// What every table write checks and reads before its statement.
-struct Prepared {
+pub(crate) struct Prepared {
     /// The decoded query string.
     q: Vec<(String, String)>,
     /// The caller, from the key and the JWT.
@@ -463,36 +465,40 @@ impl Prepared {
     }
 }
 
-/// The checks shared by `PATCH`, `POST` and `DELETE`, in PostgREST's order: key and JWT, the
-/// `Content-Profile`, the body's media type (`has_body`), the table, `Prefer` (`insert` allows
-/// `resolution=`), no read options, the object media type and `select=`.
-async fn prepare(
-    state: &AppState,
-    table: &str,
-    raw: Option<&str>,
-    headers: &HeaderMap,
-    insert: bool,
-    has_body: bool,
-) -> Result<Prepared, RestError> {
-    let q = query_pairs(raw);
-    let ctx = rest_auth(state, headers, &q).await?;
-    check_profile(headers, "content-profile")?;
-    if has_body {
-        check_content_type(headers)?;
-    }
+/// The checks of a table write after those of [`RestRequest`], in PostgREST's order: the table,
+/// `Prefer` (`insert` allows `resolution=`), no read options, and `select=`.
+fn prepare(req: RestRequest, table: &str, insert: bool) -> Result<Prepared, RestError> {
     let t = find_table(table)?;
-    let p = prefs(headers, insert)?;
-    refuse_read_options(&q)?;
-    let single = wants_object(headers);
-    let select = select_list(t, &q)?;
+    let p = prefs(&req.headers, insert)?;
+    refuse_read_options(&req.q)?;
+    let single = req.wants_object();
+    let select = select_list(t, &req.q)?;
     Ok(Prepared {
-        q,
-        ctx,
+        q: req.q,
+        ctx: req.ctx,
         t,
         p,
         single,
         select,
     })
+}
+
+/// A table write past every check ([`RestRequest`], then [`prepare`]; a `POST` is an insert).
+/// Rejections: axum's own for a path that does not decode, else the [`RestError`] of the first
+/// check that fails.
+impl FromRequestParts<AppState> for Prepared {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Path(table) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let req = RestRequest::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let insert = req.method == Method::POST;
+        prepare(req, &table, insert).map_err(IntoResponse::into_response)
+    }
 }
 
 /// The body as JSON (`PGRST102` when it is empty or not JSON).
@@ -505,12 +511,9 @@ fn parse_body(body: &Bytes) -> Result<serde_json::Value, RestError> {
 /// error (an update RLS hides is an update of nothing, as in PostgREST).
 pub(crate) async fn update_table(
     State(state): State<AppState>,
-    Path(table): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    pr: Prepared,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let pr = prepare(&state, &table, raw.as_deref(), &headers, false, true).await?;
     let (q, t, p) = (&pr.q, pr.t, &pr.p);
     let serde_json::Value::Object(obj) = parse_body(&body)? else {
         return Err(RestError::new(
@@ -588,12 +591,9 @@ fn body_text(v: &serde_json::Value) -> String {
 /// (default: the primary key). 201, with the rows for `return=representation`.
 pub(crate) async fn insert_table(
     State(state): State<AppState>,
-    Path(table): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    pr: Prepared,
     body: Bytes,
 ) -> Result<Response, RestError> {
-    let pr = prepare(&state, &table, raw.as_deref(), &headers, true, true).await?;
     let (q, t, p) = (&pr.q, pr.t, &pr.p);
     let rows = match parse_body(&body)? {
         serde_json::Value::Array(rows) => rows,
@@ -704,11 +704,8 @@ pub(crate) async fn insert_table(
 /// refused (400 `21000`), as Supabase's pg-safeupdate refuses it.
 pub(crate) async fn delete_table(
     State(state): State<AppState>,
-    Path(table): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    pr: Prepared,
 ) -> Result<Response, RestError> {
-    let pr = prepare(&state, &table, raw.as_deref(), &headers, false, false).await?;
     let (q, t) = (&pr.q, pr.t);
     let mut params = Vec::new();
     let conds = filters(t, q, &mut params)?;
