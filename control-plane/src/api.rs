@@ -353,10 +353,7 @@ pub struct HistoryQuery {
     responses(
         (status = 200, description = "audit log entries, newest first", body = HistoryPage),
         crate::openapi::BadRequest,
-        crate::openapi::Unauthorized,
-        crate::openapi::Forbidden,
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::AdminReadErrors))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     path: Result<extract::Path<String>, AppError>,

@@ -55,10 +55,7 @@ pub struct AutopilotView {
 #[utoipa::path(get, path = "/v1/autopilot", security(("bearer" = [])),
     responses(
         (status = 200, description = "the policy, this replica's decider and the latest decisions", body = AutopilotView),
-        crate::openapi::Unauthorized,
-        crate::openapi::Forbidden,
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::AdminReadErrors))]
 pub(crate) async fn get_autopilot(
     State(state): State<AppState>,
     headers: HeaderMap,

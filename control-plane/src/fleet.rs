@@ -434,10 +434,7 @@ pub struct SummaryQuery {
     responses(
         (status = 200, description = "per-minute, per-origin fleet counts", body = Summary),
         crate::openapi::BadRequest,
-        crate::openapi::Unauthorized,
-        crate::openapi::Forbidden,
-        crate::openapi::RateLimited,
-        crate::openapi::Unavailable))]
+        crate::openapi::AdminReadErrors))]
 pub(crate) async fn telemetry_summary(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -127,6 +127,10 @@ error_groups! {
     /// What the public reads of one configuration (`GET /v1/configs/{key}` and its event
     /// stream) answer besides their own statuses.
     ReadErrors = [BadRequest, Unauthorized, NotFound, RateLimited, Unavailable];
+    /// What every admin-only read (the history, the telemetry summary, the autopilot's view)
+    /// answers besides its own statuses: no or a bad token, not an admin, the rate limit, the
+    /// database down.
+    AdminReadErrors = [Unauthorized, Forbidden, RateLimited, Unavailable];
 }
 
 /// The OpenAPI document (OpenAPI 3.1, JSON Schema 2020-12 bodies).

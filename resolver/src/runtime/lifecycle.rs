@@ -33,6 +33,18 @@ impl Inner {
         *self.life.borrow()
     }
 
+    /// Moves from `from` to `to` and wakes the loops that watch the state; `false` (and no
+    /// change) when the resolver is not in `from`.
+    fn transition(&self, from: Life, to: Life) -> bool {
+        self.life.send_if_modified(|l| {
+            let at = *l == from;
+            if at {
+                *l = to;
+            }
+            at
+        })
+    }
+
     /// Whether background network work may run: running and not offline.
     pub(super) fn may_use_network(&self) -> bool {
         !self.settings.offline && self.life() == Life::Running
@@ -73,14 +85,7 @@ impl Resolver {
     /// ([`Self::fetch`], [`Self::reload_config`]) still work. A report or refresh already in
     /// flight finishes. Idempotent; does nothing once closed.
     pub fn pause(&self) {
-        let paused = self.inner.life.send_if_modified(|l| {
-            let was_running = *l == Life::Running;
-            if was_running {
-                *l = Life::Paused;
-            }
-            was_running
-        });
-        if !paused {
+        if !self.inner.transition(Life::Running, Life::Paused) {
             return;
         }
         tracing::debug!("resolver paused");
@@ -95,14 +100,7 @@ impl Resolver {
     /// pause). Idempotent: does nothing unless paused. Returns at once; the revalidation runs in
     /// the background.
     pub fn resume(&self) {
-        let resumed = self.inner.life.send_if_modified(|l| {
-            let was_paused = *l == Life::Paused;
-            if was_paused {
-                *l = Life::Running;
-            }
-            was_paused
-        });
-        if !resumed {
+        if !self.inner.transition(Life::Paused, Life::Running) {
             return;
         }
         tracing::debug!("resolver resumed");

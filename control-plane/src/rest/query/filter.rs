@@ -46,14 +46,11 @@ fn top_level(t: &Table, key: &str, v: &str, params: &mut Vec<String>) -> Result<
     };
     match name {
         "or" | "and" => {
-            let inner = v
-                .strip_prefix('(')
-                .and_then(|s| s.strip_suffix(')'))
-                .ok_or_else(|| {
-                    parse_error(format!(
-                        "failed to parse logic tree ({v}): expected {name}=(…)"
-                    ))
-                })?;
+            let inner = parenthesised(v).ok_or_else(|| {
+                parse_error(format!(
+                    "failed to parse logic tree ({v}): expected {name}=(…)"
+                ))
+            })?;
             tree(t, negate, name == "and", inner, params)
         }
         _ if negate || (v.starts_with('(') && !t.columns.iter().any(|(c, _)| *c == name)) => {
@@ -257,14 +254,11 @@ fn leaf(
             format!("{lhs} IS {rhs}")
         }
         "in" => {
-            let list = val
-                .strip_prefix('(')
-                .and_then(|s| s.strip_suffix(')'))
-                .ok_or_else(|| {
-                    parse_error(format!(
-                        "failed to parse filter ({opexpr}): in takes a list, in.(a,b)"
-                    ))
-                })?;
+            let list = parenthesised(val).ok_or_else(|| {
+                parse_error(format!(
+                    "failed to parse filter ({opexpr}): in takes a list, in.(a,b)"
+                ))
+            })?;
             let mut refs = Vec::new();
             for item in split_top(list)? {
                 params.push(unquote(item));
@@ -291,4 +285,10 @@ fn unsupported_op(op: &str) -> RestError {
     parse_error(format!(
         "unsupported operator ({op}): full-text search and range operators are not implemented"
     ))
+}
+
+/// What stands between the outer parentheses of `s` (`(a,b)` → `a,b`), as PostgREST writes
+/// logic trees and `in` lists; `None` without them.
+fn parenthesised(s: &str) -> Option<&str> {
+    s.strip_prefix('(').and_then(|s| s.strip_suffix(')'))
 }

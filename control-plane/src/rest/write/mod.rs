@@ -289,6 +289,17 @@ struct Statement {
     params: Vec<String>,
 }
 
+impl Statement {
+    /// `mutation` with its bind parameters, and no rename to follow.
+    fn new(mutation: String, params: Vec<String>) -> Statement {
+        Statement {
+            mutation,
+            old_keys: None,
+            params,
+        }
+    }
+}
+
 /// Runs `mutation` (a statement ending in `RETURNING public."t".*`) in one transaction as the
 /// caller's role, reads back the rows, and commits, unless a single object was asked for and
 /// the statement did not affect exactly one row (then it is rolled back: 406 `PGRST116`, as
@@ -449,19 +460,16 @@ pub(crate) struct Prepared {
     single: bool,
     /// The `RETURNING` select list (`select=`).
     select: String,
+    /// A `POST`: the answer is 201 Created.
+    insert: bool,
 }
 
 impl Prepared {
-    /// Runs `stmt` as the caller ([`run`]) and answers as `Prefer` asks ([`respond`]; `created`:
-    /// 201, for an insert).
-    async fn execute(
-        &self,
-        state: &AppState,
-        stmt: Statement,
-        created: bool,
-    ) -> Result<Response, RestError> {
+    /// Runs `stmt` as the caller ([`run`]) and answers as `Prefer` asks ([`respond`]; 201 for
+    /// an insert).
+    async fn execute(&self, state: &AppState, stmt: Statement) -> Result<Response, RestError> {
         let w = run(state, &self.ctx, self.t, stmt, &self.select, self.single).await?;
-        respond(self.t, &self.p, w, created, self.single)
+        respond(self.t, &self.p, w, self.insert, self.single)
     }
 }
 
@@ -480,6 +488,7 @@ fn prepare(req: RestRequest, table: &str, insert: bool) -> Result<Prepared, Rest
         p,
         single,
         select,
+        insert,
     })
 }
 
@@ -569,16 +578,11 @@ pub(crate) async fn update_table(
             t.name
         )
     });
-    pr.execute(
-        &state,
-        Statement {
-            mutation,
-            old_keys: old,
-            params,
-        },
-        false,
-    )
-    .await
+    let stmt = Statement {
+        old_keys: old,
+        ..Statement::new(mutation, params)
+    };
+    pr.execute(&state, stmt).await
 }
 
 /// The JSON text of a body value, as PostgreSQL's `json` input reads it.
@@ -687,16 +691,7 @@ pub(crate) async fn insert_table(
     }
     mutation.push_str(&format!(" RETURNING public.\"{}\".*", t.name));
     let params = vec![body_text(&serde_json::Value::Array(rows))];
-    pr.execute(
-        &state,
-        Statement {
-            mutation,
-            old_keys: None,
-            params,
-        },
-        true,
-    )
-    .await
+    pr.execute(&state, Statement::new(mutation, params)).await
 }
 
 /// `DELETE /rest/v1/{table}?<filters>`: deletes the rows the filters (and RLS) select. 204, or
@@ -717,16 +712,7 @@ pub(crate) async fn delete_table(
         conds.join(" AND "),
         t = t.name
     );
-    pr.execute(
-        &state,
-        Statement {
-            mutation,
-            old_keys: None,
-            params,
-        },
-        false,
-    )
-    .await
+    pr.execute(&state, Statement::new(mutation, params)).await
 }
 
 #[cfg(test)]
