@@ -28,14 +28,17 @@ pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Ctx {
     serve(db, s).await
 }
 
-/// The settings of every test service over `db`: its URLs, [`SECRET`], no rate limit, a small
-/// pool, no probes.
+/// The settings of every test service over `db`: its URLs, [`SECRET`], no rate limit (neither
+/// the general one nor telemetry's per-IP quota: every simulated install reports from
+/// 127.0.0.1, and a quota would admit whichever installs its refill times happen to meet), a
+/// small pool, no probes.
 pub fn settings(db: &TestDatabase) -> Settings {
     Settings {
         database_url: Some(db.admin_url.clone()),
         authenticator_url: Some(db.authenticator_url.clone()),
         jwt_secret: Some(SECRET.into()),
         rate_limit_per_sec: 0,
+        telemetry_rate_per_sec: 0,
         db_pool_size: 4,
         // The seeded document names raw.githubusercontent.com: tests never probe it (the
         // fleet-health tests turn probes on over loopback origins).
