@@ -3,6 +3,8 @@
 # the server pinned to core 0 (`taskset -c 0`), wrk on core 1, three alternating rounds of
 #   - the control plane (`GET /v1/configs/marketplace_source`, embedded PostgreSQL, probes off),
 #   - `cp_reference`, a minimal axum server answering the same bytes and ETag from memory,
+#   - `cp_floor`, no HTTP library at all: canned 200/304 bytes written per request read, the
+#     least any server can do per request here (its 304/200 ratio bounds what a 304 can gain),
 #   - Unleash Edge in offline mode, when `unleash-edge` is on PATH (`cargo install unleash-edge
 #     --locked`, a long build; skipped otherwise),
 # each for 200 (full body) and 304 (`If-None-Match` hit), then the control plane's `/rest/v1`
@@ -47,6 +49,12 @@ pids+=($!)
 ref_url="http://127.0.0.1:$ref_port/v1/configs/marketplace_source"
 wait_http "$ref_url"
 
+floor_port=$(free_port)
+taskset -c 0 "$bin/cp_floor" "127.0.0.1:$floor_port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
+pids+=($!)
+floor_url="http://127.0.0.1:$floor_port/v1/configs/marketplace_source"
+wait_http "$floor_url"
+
 edge_url=""
 if command -v unleash-edge >/dev/null; then
   edge_port=$(free_port)
@@ -79,10 +87,11 @@ run_wrk() { # url [header...]
 declare -A rps
 printf '%-6s %-10s %-5s %12s %10s\n' round server kind 'req/s' 'p99 ms'
 for round in 1 2 3; do
-  for server in cp ref edge; do
+  for server in cp ref floor edge; do
     case $server in
       cp) url=$cp_url; inm="If-None-Match: $etag" ;;
       ref) url=$ref_url; inm="If-None-Match: $etag" ;;
+      floor) url=$floor_url; inm="If-None-Match: $etag" ;;
       edge) [ -n "$edge_url" ] || continue; url=$edge_url; inm="${edge_etag:+If-None-Match: $edge_etag}" ;;
     esac
     for kind in 200 304; do
@@ -118,9 +127,15 @@ for kind in 200 304; do
     echo "median $kind: Unleash Edge $edge_m req/s, control plane / Edge $(ratio "$cp_m" "$edge_m")"
   fi
 done
+for server in cp ref floor; do
+  m200=$(median3 "${rps[$server.200.1]}" "${rps[$server.200.2]}" "${rps[$server.200.3]}")
+  m304=$(median3 "${rps[$server.304.1]}" "${rps[$server.304.2]}" "${rps[$server.304.3]}")
+  case $server in cp) name="control plane" ;; ref) name="reference" ;; floor) name="floor" ;; esac
+  echo "$name 304/200: $(ratio "$m304" "$m200")"
+done
+floor200=$(median3 "${rps[floor.200.1]}" "${rps[floor.200.2]}" "${rps[floor.200.3]}")
 cp200=$(median3 "${rps[cp.200.1]}" "${rps[cp.200.2]}" "${rps[cp.200.3]}")
-cp304=$(median3 "${rps[cp.304.1]}" "${rps[cp.304.2]}" "${rps[cp.304.3]}")
-echo "control plane 304/200: $(ratio "$cp304" "$cp200")"
+echo "median 200: control plane / floor $(ratio "$cp200" "$floor200")"
 echo "median /rest/v1 table read: $(median3 "${rps[rest.1]}" "${rps[rest.2]}" "${rps[rest.3]}") req/s"
 [ -n "$edge_url" ] || echo "Unleash Edge: not installed (cargo install unleash-edge --locked), skipped"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
