@@ -39,7 +39,9 @@ impl Answers {
         Answers {
             ok,
             not_modified,
-            needle: format!("if-none-match: {etag}").to_ascii_lowercase().into_bytes(),
+            needle: format!("if-none-match: {etag}")
+                .to_ascii_lowercase()
+                .into_bytes(),
         }
     }
 

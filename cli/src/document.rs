@@ -25,21 +25,16 @@ pub enum ModeChange {
 }
 
 impl ModeChange {
-    /// This mode's row of the contract's mode table ([`sourcegate_contract::MODES`]).
+    /// This mode's row of the contract's mode table ([`sourcegate_contract::MODES`]), the row
+    /// of the routing [`Mode`] it sets ([`Mode::info`]; a canary's share does not choose it).
     pub fn info(&self) -> &'static ModeInfo {
-        let id = match self {
-            ModeChange::Git => "git",
-            ModeChange::Cdn => "cdn",
-            ModeChange::Hybrid {
-                first: OriginKind::Cdn,
-            } => "hybrid-cdn-git",
-            ModeChange::Hybrid {
-                first: OriginKind::Git,
-            } => "hybrid-git-cdn",
-            ModeChange::Canary { .. } => "canary",
-        };
-        // Every id above is in the table (tested below).
-        sourcegate_contract::mode::by_id(id).unwrap_or(&sourcegate_contract::MODES[0])
+        match *self {
+            ModeChange::Git => Mode::Git,
+            ModeChange::Cdn => Mode::Cdn,
+            ModeChange::Hybrid { first } => Mode::Hybrid { first },
+            ModeChange::Canary { .. } => Mode::Canary { threshold_bp: 0 },
+        }
+        .info()
     }
 }
 

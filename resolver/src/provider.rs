@@ -365,9 +365,8 @@ fn default_client(
     provider: &'static str,
     timeout: Duration,
 ) -> Result<reqwest::Client, ProviderError> {
-    crate::tls::client_builder()
+    crate::tls::origin_client()
         .timeout(timeout)
-        .connect_timeout(Duration::from_secs(5))
         .build()
         .map_err(|source| ProviderError::Http { provider, source })
 }
@@ -407,13 +406,13 @@ impl ControlPlaneProvider {
     /// # Errors
     /// [`ProviderError::Http`] if the HTTP client cannot be built.
     pub fn new(base: Url) -> Result<Self, ProviderError> {
-        let stream_client = crate::tls::client_builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|source| ProviderError::Http {
-                provider: "control-plane",
-                source,
-            })?;
+        let stream_client =
+            crate::tls::origin_client()
+                .build()
+                .map_err(|source| ProviderError::Http {
+                    provider: "control-plane",
+                    source,
+                })?;
         Ok(ControlPlaneProvider {
             client: default_client("control-plane", Duration::from_secs(10))?,
             stream_client,

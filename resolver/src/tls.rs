@@ -43,6 +43,15 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     return reqwest::Client::builder();
 }
 
+/// How long a client built by [`origin_client`] waits for a TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`client_builder`] with the connect timeout every origin and provider client of the
+/// resolver uses ([`CONNECT_TIMEOUT`], 5 s; no overall timeout: each request sets its own).
+pub fn origin_client() -> reqwest::ClientBuilder {
+    client_builder().connect_timeout(CONNECT_TIMEOUT)
+}
+
 /// A builder on reqwest's rustls set up: the platform verifier and aws-lc-rs.
 #[cfg(feature = "tls-platform")]
 pub fn platform_client_builder() -> reqwest::ClientBuilder {

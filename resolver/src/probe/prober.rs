@@ -81,8 +81,7 @@ impl ProberBuilder {
             None => {
                 let client = match self.client {
                     Some(c) => c,
-                    None => crate::tls::client_builder()
-                        .connect_timeout(Duration::from_secs(5))
+                    None => crate::tls::origin_client()
                         .build()
                         .map_err(BuildError::HttpClient)?,
                 };

@@ -273,8 +273,7 @@ impl ResolverBuilder {
         };
         let http = match self.http {
             Some(c) => c,
-            None => crate::tls::client_builder()
-                .connect_timeout(Duration::from_secs(5))
+            None => crate::tls::origin_client()
                 .build()
                 .map_err(BuildError::HttpClient)?,
         };
