@@ -10,6 +10,9 @@
 //!   hybrid, CDN first). Git usage in a minute is `used / limit` of the quota headers
 //!   (`x-ratelimit-remaining` / `x-ratelimit-limit`) when installs reported them, else the share
 //!   of Git requests answered as rate-limited (429, or 403 from Git).
+//!   Nothing is switched when the current document already takes as much off Git as the target
+//!   would (a `cdn` document, for a hybrid target): the quota stays used long after a switch,
+//!   and switching then would hand Git fallback traffic back.
 //! - **`errorRollback`**: within `watchMinutes` after a change (default 60, the emergency
 //!   scenario's hour), when the fleet's error share (requests no origin could serve, over all
 //!   requests; a request answered from a stale kept body counts, since every origin failed it) is at least `errorPercent` (default 5 %) in each of the last `forMinutes`
@@ -233,7 +236,8 @@ pub struct Current {
     pub changed_minute: i64,
     /// The version before it, if any (what a rollback restores).
     pub previous_version: Option<i64>,
-    /// Whether it already routes as `gitPressure.target` would (no switch needed).
+    /// Whether it already takes at least as much traffic off Git as `gitPressure.target` would
+    /// (a CDN-only document is past a hybrid target): no switch would relieve Git.
     pub on_target: bool,
 }
 

@@ -152,23 +152,37 @@ pub async fn run(state: AppState, addr: SocketAddr) {
     }
 }
 
-/// Whether `doc` already routes as `target` would.
-fn on_target(doc: &serde_json::Value, target: Target) -> bool {
-    let t = doc.get("type").and_then(|v| v.as_str()).unwrap_or("");
+/// The share of installs, in percent, whose requests `doc` sends to the CDN first: 100 for
+/// `cdn` (or `cloudflare`) and for `hybrid` with the CDN first, `canaryPercent` for `canary`,
+/// 0 otherwise (`git`, `hybrid` with Git first).
+fn cdn_first_percent(doc: &serde_json::Value) -> f64 {
     let first = doc
         .get("priority")
         .and_then(|p| p.get(0))
         .and_then(|v| v.as_str());
+    match doc.get("type").and_then(|v| v.as_str()).unwrap_or("") {
+        "cdn" | "cloudflare" => 100.0,
+        "hybrid" if matches!(first, Some("cdn" | "cloudflare")) => 100.0,
+        "canary" => doc
+            .get("canaryPercent")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+/// Whether `doc` already takes at least as much off Git as `target` would, so that a switch
+/// would not relieve Git: a `cdn` document is past a hybrid or canary target (switching it
+/// would hand Git back the CDN's fallback traffic, and undo an admin's choice of the CDN alone),
+/// a hybrid CDN-first one is past a canary. Only a `cdn` document is on a `cdn` target.
+fn on_target(doc: &serde_json::Value, target: Target) -> bool {
     match target {
-        Target::HybridCdnFirst => t == "hybrid" && matches!(first, Some("cdn" | "cloudflare")),
-        Target::Cdn => matches!(t, "cdn" | "cloudflare"),
-        Target::Canary { percent } => {
-            t == "canary"
-                && doc
-                    .get("canaryPercent")
-                    .and_then(serde_json::Value::as_f64)
-                    .is_some_and(|p| p >= percent)
-        }
+        Target::HybridCdnFirst => cdn_first_percent(doc) >= 100.0,
+        Target::Cdn => matches!(
+            doc.get("type").and_then(|v| v.as_str()),
+            Some("cdn" | "cloudflare")
+        ),
+        Target::Canary { percent } => cdn_first_percent(doc) >= percent,
     }
 }
 
@@ -432,4 +446,27 @@ async fn write_and_record(
     .await?;
     tx.commit().await?;
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Target, on_target};
+    use serde_json::json;
+
+    #[test]
+    fn a_document_that_already_takes_as_much_off_git_is_on_target() {
+        let git = json!({"type": "git", "priority": ["git", "cdn"]});
+        let git_first = json!({"type": "hybrid", "priority": ["git", "cdn"]});
+        let cdn_first = json!({"type": "hybrid", "priority": ["cdn", "git"]});
+        let cdn = json!({"type": "cdn", "priority": ["cdn"]});
+        let canary = |p: f64| json!({"type": "canary", "canaryPercent": p});
+        let hybrid = Target::HybridCdnFirst;
+        assert!(!on_target(&git, hybrid) && !on_target(&git_first, hybrid));
+        assert!(on_target(&cdn_first, hybrid) && on_target(&cdn, hybrid));
+        assert!(!on_target(&canary(50.0), hybrid));
+        assert!(on_target(&cdn, Target::Cdn) && !on_target(&cdn_first, Target::Cdn));
+        let c25 = Target::Canary { percent: 25.0 };
+        assert!(on_target(&canary(25.0), c25) && !on_target(&canary(10.0), c25));
+        assert!(on_target(&cdn_first, c25) && on_target(&cdn, c25) && !on_target(&git, c25));
+    }
 }
