@@ -8,7 +8,8 @@
 #   - Unleash Edge in offline mode, when `unleash-edge` is on PATH (`cargo install unleash-edge
 #     --locked`, a long build; skipped otherwise),
 # each for 200 (full body) and 304 (`If-None-Match` hit), then the control plane's `/rest/v1`
-# table read (the Supabase provider's query, anon). Prints req/s and p99 per round, the
+# table read (the Supabase provider's query, anon). Prints req/s, p99 and the server's CPU time
+# per request (user + system, /proc/PID/stat) per round, the
 # median ratios, and the load average. Needs wrk and taskset (Debian: wrk, util-linux); installs
 # wrk when missing and running as root.
 #
@@ -38,6 +39,8 @@ SOURCEGATE_DATA_DIR="$tmp/cp" RUST_LOG=warn taskset -c 0 "$bin/sourcegate-contro
   --listen "127.0.0.1:$cp_port" --origin-probes false --rate-limit-per-sec 0 \
   --embedded-unsafe-fast >"$tmp/cp.log" 2>&1 &
 pids+=($!)
+declare -A pid_of
+pid_of[cp]=$!
 cp_url="http://127.0.0.1:$cp_port/v1/configs/marketplace_source"
 wait_http "http://127.0.0.1:$cp_port/ready"
 curl -fsS -D "$tmp/headers" -o "$tmp/body.json" "$cp_url"
@@ -46,12 +49,14 @@ etag=$(grep -i '^etag:' "$tmp/headers" | cut -d' ' -f2 | tr -d '\r')
 ref_port=$(free_port)
 taskset -c 0 "$bin/cp_reference" "127.0.0.1:$ref_port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
 pids+=($!)
+pid_of[ref]=$!
 ref_url="http://127.0.0.1:$ref_port/v1/configs/marketplace_source"
 wait_http "$ref_url"
 
 floor_port=$(free_port)
 taskset -c 0 "$bin/cp_floor" "127.0.0.1:$floor_port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
 pids+=($!)
+pid_of[floor]=$!
 floor_url="http://127.0.0.1:$floor_port/v1/configs/marketplace_source"
 wait_http "$floor_url"
 
@@ -65,6 +70,7 @@ if command -v unleash-edge >/dev/null; then
   taskset -c 0 unleash-edge --port "$edge_port" --interface 127.0.0.1 offline \
     --bootstrap-file "$tmp/features.json" --client-tokens '*:development.bench' >"$tmp/edge.log" 2>&1 &
   pids+=($!)
+  pid_of[edge]=$!
   edge_url="http://127.0.0.1:$edge_port/api/client/features"
   wait_edge() { for _ in $(seq 1 100); do curl -fsS -o /dev/null -H "Authorization: *:development.bench" "$edge_url" 2>/dev/null && return 0; sleep 0.1; done; echo "Edge not up" >&2; return 1; }
   wait_edge
@@ -72,20 +78,30 @@ if command -v unleash-edge >/dev/null; then
     | grep -i '^etag:' | cut -d' ' -f2- | tr -d '\r' || true)
 fi
 
-# wrk prints "Requests/sec: N" and, with --latency, "99% X(us|ms|s)".
-run_wrk() { # url [header...]
-  local url=$1 out; shift
+# wrk prints "Requests/sec: N", "N requests in Xs" and, with --latency, "99% X(us|ms|s)".
+# Beside the rate, the server's own CPU time per request (user + system, from /proc/PID/stat,
+# the embedded PostgreSQL not included): steadier than a rate on a shared machine, since time
+# the server waits for the CPU is not counted.
+ticks_per_sec=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run_wrk() { # pid url [header...]
+  local pid=$1 url=$2 out; shift 2
   local args=()
   for h in "$@"; do [ -n "$h" ] && args+=(-H "$h"); done
+  local before after
+  before=$(cpu_ticks "$pid")
   out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "${args[@]}" "$url")
-  local rps p99
+  after=$(cpu_ticks "$pid")
+  local rps p99 n us
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  echo "$rps $p99"
+  n=$(echo "$out" | awk '/requests in/ {print $1}')
+  us=$(python3 -c "print(f'{($after - $before) / $ticks_per_sec * 1e6 / max($n, 1):.2f}')")
+  echo "$rps $p99 $us"
 }
 
-declare -A rps
-printf '%-6s %-10s %-5s %12s %10s\n' round server kind 'req/s' 'p99 ms'
+declare -A rps cpu
+printf '%-6s %-10s %-5s %12s %10s %14s\n' round server kind 'req/s' 'p99 ms' 'cpu us/req'
 for round in 1 2 3; do
   for server in cp ref floor edge; do
     case $server in
@@ -98,12 +114,13 @@ for round in 1 2 3; do
       auth=""; [ "$server" = edge ] && auth="Authorization: *:development.bench"
       if [ "$kind" = 304 ]; then
         [ -n "$inm" ] || continue
-        read -r r p < <(run_wrk "$url" "$auth" "$inm")
+        read -r r p c < <(run_wrk "${pid_of[$server]}" "$url" "$auth" "$inm")
       else
-        read -r r p < <(run_wrk "$url" "$auth")
+        read -r r p c < <(run_wrk "${pid_of[$server]}" "$url" "$auth")
       fi
       rps["$server.$kind.$round"]=$r
-      printf '%-6s %-10s %-5s %12s %10s\n' "$round" "$server" "$kind" "$r" "$p"
+      cpu["$server.$kind.$round"]=$c
+      printf '%-6s %-10s %-5s %12s %10s %14s\n' "$round" "$server" "$kind" "$r" "$p" "$c"
     done
   done
 done
@@ -111,9 +128,9 @@ done
 # The Supabase provider's table read (`/rest/v1`, served from memory for anon), control plane only.
 rest_url="http://127.0.0.1:$cp_port/rest/v1/app_config?config_key=eq.marketplace_source&select=config_value"
 for round in 1 2 3; do
-  read -r r p < <(run_wrk "$rest_url" "apikey: bench" "Accept: application/vnd.pgrst.object+json")
+  read -r r p c < <(run_wrk "${pid_of[cp]}" "$rest_url" "apikey: bench" "Accept: application/vnd.pgrst.object+json")
   rps["rest.$round"]=$r
-  printf '%-6s %-10s %-5s %12s %10s\n' "$round" cp rest "$r" "$p"
+  printf '%-6s %-10s %-5s %12s %10s %14s\n' "$round" cp rest "$r" "$p" "$c"
 done
 
 median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
@@ -131,7 +148,9 @@ for server in cp ref floor; do
   m200=$(median3 "${rps[$server.200.1]}" "${rps[$server.200.2]}" "${rps[$server.200.3]}")
   m304=$(median3 "${rps[$server.304.1]}" "${rps[$server.304.2]}" "${rps[$server.304.3]}")
   case $server in cp) name="control plane" ;; ref) name="reference" ;; floor) name="floor" ;; esac
-  echo "$name 304/200: $(ratio "$m304" "$m200")"
+  c200=$(median3 "${cpu[$server.200.1]}" "${cpu[$server.200.2]}" "${cpu[$server.200.3]}")
+  c304=$(median3 "${cpu[$server.304.1]}" "${cpu[$server.304.2]}" "${cpu[$server.304.3]}")
+  echo "$name 304/200: $(ratio "$m304" "$m200") by rate; server CPU per request 200 $c200 us, 304 $c304 us, 200/304 $(ratio "$c200" "$c304")"
 done
 floor200=$(median3 "${rps[floor.200.1]}" "${rps[floor.200.2]}" "${rps[floor.200.3]}")
 cp200=$(median3 "${rps[cp.200.1]}" "${rps[cp.200.2]}" "${rps[cp.200.3]}")
