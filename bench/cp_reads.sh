@@ -46,19 +46,19 @@ wait_http "http://127.0.0.1:$cp_port/ready"
 curl -fsS -D "$tmp/headers" -o "$tmp/body.json" "$cp_url"
 etag=$(grep -i '^etag:' "$tmp/headers" | cut -d' ' -f2 | tr -d '\r')
 
-ref_port=$(free_port)
-taskset -c 0 "$bin/cp_reference" "127.0.0.1:$ref_port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
-pids+=($!)
-pid_of[ref]=$!
-ref_url="http://127.0.0.1:$ref_port/v1/configs/marketplace_source"
-wait_http "$ref_url"
-
-floor_port=$(free_port)
-taskset -c 0 "$bin/cp_floor" "127.0.0.1:$floor_port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
-pids+=($!)
-pid_of[floor]=$!
-floor_url="http://127.0.0.1:$floor_port/v1/configs/marketplace_source"
-wait_http "$floor_url"
+# The same-run baselines, each a binary of the control-plane package answering the same bytes.
+declare -A url_of
+start_baseline() { # name binary
+  local port
+  port=$(free_port)
+  taskset -c 0 "$bin/$2" "127.0.0.1:$port" "$tmp/body.json" "$etag" >/dev/null 2>&1 &
+  pids+=($!)
+  pid_of[$1]=$!
+  url_of[$1]="http://127.0.0.1:$port/v1/configs/marketplace_source"
+  wait_http "${url_of[$1]}"
+}
+start_baseline ref cp_reference
+start_baseline floor cp_floor
 
 edge_url=""
 if command -v unleash-edge >/dev/null; then
@@ -106,8 +106,7 @@ for round in 1 2 3; do
   for server in cp ref floor edge; do
     case $server in
       cp) url=$cp_url; inm="If-None-Match: $etag" ;;
-      ref) url=$ref_url; inm="If-None-Match: $etag" ;;
-      floor) url=$floor_url; inm="If-None-Match: $etag" ;;
+      ref | floor) url=${url_of[$server]}; inm="If-None-Match: $etag" ;;
       edge) [ -n "$edge_url" ] || continue; url=$edge_url; inm="${edge_etag:+If-None-Match: $edge_etag}" ;;
     esac
     for kind in 200 304; do

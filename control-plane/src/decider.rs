@@ -27,6 +27,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
+use sourcegate::OriginKind;
+use sourcegate::config::{MarketplaceConfig, Mode};
 use sqlx::PgConnection;
 
 use crate::autopilot::{self, Action, Current, Decision, Inputs, Policy, Target};
@@ -152,37 +154,29 @@ pub async fn run(state: AppState, addr: SocketAddr) {
     }
 }
 
-/// The share of installs, in percent, whose requests `doc` sends to the CDN first: 100 for
-/// `cdn` (or `cloudflare`) and for `hybrid` with the CDN first, `canaryPercent` for `canary`,
-/// 0 otherwise (`git`, `hybrid` with Git first).
-fn cdn_first_percent(doc: &serde_json::Value) -> f64 {
-    let first = doc
-        .get("priority")
-        .and_then(|p| p.get(0))
-        .and_then(|v| v.as_str());
-    match doc.get("type").and_then(|v| v.as_str()).unwrap_or("") {
-        "cdn" | "cloudflare" => 100.0,
-        "hybrid" if matches!(first, Some("cdn" | "cloudflare")) => 100.0,
-        "canary" => doc
-            .get("canaryPercent")
-            .and_then(serde_json::Value::as_f64)
-            .unwrap_or(0.0),
-        _ => 0.0,
-    }
-}
-
 /// Whether `doc` already takes at least as much off Git as `target` would, so that a switch
 /// would not relieve Git: a `cdn` document is past a hybrid or canary target (switching it
 /// would hand Git back the CDN's fallback traffic, and undo an admin's choice of the CDN alone),
-/// a hybrid CDN-first one is past a canary. Only a `cdn` document is on a `cdn` target.
+/// a hybrid CDN-first one is past a canary. Only a `cdn` document is on a `cdn` target. The
+/// mode is read as resolvers read it ([`MarketplaceConfig::from_value`]); a document that does
+/// not parse is on no target.
 fn on_target(doc: &serde_json::Value, target: Target) -> bool {
+    let Ok(cfg) = MarketplaceConfig::from_value(doc) else {
+        return false;
+    };
+    // Basis points of installs whose requests go to the CDN first.
+    let cdn_first_bp = match cfg.mode {
+        Mode::Cdn
+        | Mode::Hybrid {
+            first: OriginKind::Cdn,
+        } => 10_000,
+        Mode::Canary { threshold_bp } => threshold_bp,
+        Mode::Git | Mode::Hybrid { .. } => 0,
+    };
     match target {
-        Target::HybridCdnFirst => cdn_first_percent(doc) >= 100.0,
-        Target::Cdn => matches!(
-            doc.get("type").and_then(|v| v.as_str()),
-            Some("cdn" | "cloudflare")
-        ),
-        Target::Canary { percent } => cdn_first_percent(doc) >= percent,
+        Target::HybridCdnFirst => cdn_first_bp >= 10_000,
+        Target::Cdn => cfg.mode == Mode::Cdn,
+        Target::Canary { percent } => f64::from(cdn_first_bp) >= percent * 100.0,
     }
 }
 
@@ -229,7 +223,7 @@ fn cdn_healthy(state: &AppState) -> bool {
         return false;
     };
     prober.health().iter().any(|h| {
-        h.origin == sourcegate::OriginKind::Cdn
+        h.origin == OriginKind::Cdn
             && h.checks > 0
             && h.healthy
             && !h.ejected
@@ -455,11 +449,19 @@ mod tests {
 
     #[test]
     fn a_document_that_already_takes_as_much_off_git_is_on_target() {
-        let git = json!({"type": "git", "priority": ["git", "cdn"]});
-        let git_first = json!({"type": "hybrid", "priority": ["git", "cdn"]});
-        let cdn_first = json!({"type": "hybrid", "priority": ["cdn", "git"]});
-        let cdn = json!({"type": "cdn", "priority": ["cdn"]});
-        let canary = |p: f64| json!({"type": "canary", "canaryPercent": p});
+        let doc = |t: &str, priority: serde_json::Value| {
+            json!({"type": t, "priority": priority, "gitUrl": "https://git.example/r/",
+                   "cdnUrl": "https://cdn.example/", "version": 3})
+        };
+        let git = doc("git", json!(["git", "cdn"]));
+        let git_first = doc("hybrid", json!(["git", "cdn"]));
+        let cdn_first = doc("hybrid", json!(["cdn", "git"]));
+        let cdn = doc("cdn", json!(["cdn"]));
+        let canary = |p: f64| {
+            let mut d = doc("canary", json!(["git", "cdn"]));
+            d["canaryPercent"] = json!(p);
+            d
+        };
         let hybrid = Target::HybridCdnFirst;
         assert!(!on_target(&git, hybrid) && !on_target(&git_first, hybrid));
         assert!(on_target(&cdn_first, hybrid) && on_target(&cdn, hybrid));
@@ -468,5 +470,9 @@ mod tests {
         let c25 = Target::Canary { percent: 25.0 };
         assert!(on_target(&canary(25.0), c25) && !on_target(&canary(10.0), c25));
         assert!(on_target(&cdn_first, c25) && on_target(&cdn, c25) && !on_target(&git, c25));
+        assert!(
+            !on_target(&json!({"type": "cdn"}), hybrid),
+            "no cdnUrl: does not parse"
+        );
     }
 }
