@@ -258,7 +258,7 @@ pub struct HealthView {
     /// Version of the document the probes follow (0 before the first one).
     pub version: u64,
     /// One entry per configured origin, Git first: `origin`, `url`, `healthy`, `ejected`,
-    /// `rateLimited`, `rateLimitedForSecs`, `lastCheck` (HTTP date, null before the first
+    /// `rateLimited`, `rateLimitedForSecs`, `lastCheck` (RFC 3339, null before the first
     /// probe), `responseTimeMs`, `lastError`, `checks` (the resolver's `OriginHealth`). An
     /// origin refused by the outbound guard is `healthy: false` with `lastError` starting
     /// `refused by the outbound guard`.

@@ -274,39 +274,30 @@ pub(crate) fn build_resolver(opts: Options) -> Result<Resolver, Failure> {
     if let Some(f) = opts.static_config_file {
         b = b.provider(StaticProvider::File(f));
     }
+    // Each option the JSON gives is passed to its builder setter; an absent one keeps the
+    // builder's default.
+    use ResolverBuilder as B;
     let ms = |v: Option<u64>| v.map(Duration::from_millis);
-    b = set(b, opts.install_id, ResolverBuilder::install_id);
-    b = set(b, opts.install_id_file, ResolverBuilder::install_id_file);
-    b = set(b, opts.cache_file, ResolverBuilder::cache_file);
-    b = set(b, ms(opts.cache_ttl_ms), ResolverBuilder::cache_ttl);
-    b = set(b, ms(opts.init_timeout_ms), ResolverBuilder::init_timeout);
-    b = set(
-        b,
-        ms(opts.request_timeout_ms),
-        ResolverBuilder::request_timeout,
-    );
-    b = set(b, opts.health_checks, ResolverBuilder::health_checks);
-    b = set(
-        b,
-        opts.health_check_path,
-        ResolverBuilder::health_check_path,
-    );
-    b = set(b, opts.push, ResolverBuilder::push);
+    b = set(b, opts.install_id, B::install_id);
+    b = set(b, opts.install_id_file, B::install_id_file);
+    b = set(b, opts.cache_file, B::cache_file);
+    b = set(b, ms(opts.cache_ttl_ms), B::cache_ttl);
+    b = set(b, ms(opts.init_timeout_ms), B::init_timeout);
+    b = set(b, ms(opts.request_timeout_ms), B::request_timeout);
+    b = set(b, opts.health_checks, B::health_checks);
+    b = set(b, opts.health_check_path, B::health_check_path);
+    b = set(b, opts.push, B::push);
     if let Some(t) = &opts.telemetry {
         b = b.telemetry(telemetry_settings(t)?);
     }
-    b = set(b, opts.offline, ResolverBuilder::offline);
+    b = set(b, opts.offline, B::offline);
     if let Some((base, cap)) = backoff(opts.backoff_base_ms, opts.backoff_cap_ms)? {
         b = b.backoff(base, cap);
     }
-    b = set(b, opts.http_cache, ResolverBuilder::http_cache);
-    b = set(b, opts.body_cache_dir, ResolverBuilder::body_cache_dir);
-    b = set(
-        b,
-        opts.body_cache_max_bytes,
-        ResolverBuilder::body_cache_max_bytes,
-    );
-    b = set(b, opts.stale_if_error, ResolverBuilder::stale_if_error);
+    b = set(b, opts.http_cache, B::http_cache);
+    b = set(b, opts.body_cache_dir, B::body_cache_dir);
+    b = set(b, opts.body_cache_max_bytes, B::body_cache_max_bytes);
+    b = set(b, opts.stale_if_error, B::stale_if_error);
     if let Some(name) = &opts.content_check {
         let check = ContentCheck::from_name(name).ok_or_else(|| {
             invalid(

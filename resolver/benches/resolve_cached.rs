@@ -5,6 +5,8 @@
 //! per call seen by each thread while both run (mean of the two threads' wall times for `iters`
 //! calls each), so equal figures mean no contention.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -116,7 +118,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
+    config = common::quick();
     targets = bench
 }
 criterion_main!(benches);

@@ -52,7 +52,7 @@ pub(crate) fn save_lkg(
 ) -> std::io::Result<()> {
     let file = LkgFile {
         format: 1,
-        saved_at: httpdate::fmt_http_date(std::time::SystemTime::now()),
+        saved_at: crate::date::rfc3339(std::time::SystemTime::now()),
         source: source.to_string(),
         document: config.to_document(),
     };

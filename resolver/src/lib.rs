@@ -38,6 +38,7 @@
 //! - [`error`]: errors by what failed: [`BuildError`], [`InstallError`], [`RequestError`]
 //!   (from the core), wrapped by [`Error`].
 //! - [`stats`]: request counters and latency percentiles; knows nothing of telemetry.
+//! - `date`: the one date format the resolver writes (RFC 3339, UTC, milliseconds).
 //!
 //! I/O:
 //! - [`provider`]: the [`provider::ConfigProvider`] trait; Supabase (PostgREST), control-plane
@@ -58,6 +59,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cache;
+mod date;
 pub mod error;
 pub mod http_cache;
 mod origin;

@@ -114,7 +114,7 @@ impl OriginCell {
             ejected: self.flags.ejected_until.load(Ordering::Relaxed) > now,
             rate_limited: rl > now,
             rate_limited_for_secs: Duration::from_nanos(rl.saturating_sub(now)).as_secs_f64(),
-            last_check: last_check.map(httpdate::fmt_http_date),
+            last_check: last_check.map(crate::date::rfc3339),
             response_time_ms: rt.map(|d| d.as_secs_f64() * 1000.0),
             last_error,
             checks,

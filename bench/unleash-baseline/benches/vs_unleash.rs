@@ -4,6 +4,9 @@
 //! percentage decision), measured in the same run, on one thread and on two threads at once.
 //! The two-thread figure is the mean per-call time each thread sees while both run.
 
+#[path = "../../../resolver/benches/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -138,7 +141,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(30);
+    config = common::quick();
     targets = bench
 }
 criterion_main!(benches);

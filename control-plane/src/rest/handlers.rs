@@ -356,7 +356,7 @@ pub(crate) async fn call_rpc(
             let store = state.hub.store();
             if store.serves(ctx.role) {
                 let text = store
-                    .get("marketplace_source")
+                    .get(sourcegate_contract::CONFIG_KEY)
                     .map(|s| String::from_utf8_lossy(&s.value_text).into_owned())
                     .unwrap_or_else(|| "null".into());
                 return Ok(json_response(StatusCode::OK, text, object));

@@ -374,7 +374,7 @@ impl Resolver {
             config: Arc::clone(&snap.config),
             version: snap.config.version,
             source: snap.source,
-            installed_at: httpdate::fmt_http_date(snap.installed_at),
+            installed_at: crate::date::rfc3339(snap.installed_at),
         }
     }
 

@@ -45,7 +45,7 @@ pub struct ConfigInfo {
     pub version: u64,
     /// Its source.
     pub source: ConfigSource,
-    /// When it was installed (RFC 7231 date).
+    /// When it was installed: RFC 3339 in UTC with milliseconds (`2026-12-04T21:25:11.123Z`).
     pub installed_at: String,
 }
 
