@@ -66,6 +66,8 @@ pub struct ModeTable {
     pub modes: Vec<ModeInfo>,
     /// Alias → canonical document `type` (`{"cloudflare": "cdn"}`).
     pub type_aliases: BTreeMap<String, String>,
+    /// Origin kind → label for people (`{"cdn": "CDN", "git": "Git"}`).
+    pub origin_labels: BTreeMap<String, String>,
 }
 
 /// The mode table as `GET /v1/modes` serves it.
@@ -75,6 +77,10 @@ pub fn table() -> ModeTable {
         type_aliases: TYPE_ALIASES
             .iter()
             .map(|(a, t)| ((*a).to_owned(), (*t).to_owned()))
+            .collect(),
+        origin_labels: ORIGIN_LABELS
+            .iter()
+            .map(|(o, l)| ((*o).to_owned(), (*l).to_owned()))
             .collect(),
     }
 }
@@ -113,14 +119,16 @@ pub fn of_document(doc: &serde_json::Value) -> Option<&'static ModeInfo> {
     MODES.iter().find(|m| m.doc_type == t)
 }
 
+/// Origin kind → label for people, as [`ModeTable::origin_labels`] serves it.
+pub const ORIGIN_LABELS: [(&str, &str); 2] = [("git", "Git"), ("cdn", "CDN")];
+
 /// The label of an origin kind for people: `git` → `Git`, `cdn` → `CDN`; anything else
 /// as given.
 pub fn origin_label(origin: &str) -> &str {
-    match origin {
-        "git" => "Git",
-        "cdn" => "CDN",
-        other => other,
-    }
+    ORIGIN_LABELS
+        .iter()
+        .find(|(o, _)| *o == origin)
+        .map_or(origin, |(_, l)| *l)
 }
 
 #[cfg(test)]
@@ -160,6 +168,7 @@ mod tests {
         let j = serde_json::to_value(table()).unwrap();
         assert_eq!(j["modes"].as_array().unwrap().len(), MODES.len());
         assert_eq!(j["typeAliases"], json!({"cloudflare": "cdn"}));
+        assert_eq!(j["originLabels"], json!({"cdn": "CDN", "git": "Git"}));
     }
 
     #[test]

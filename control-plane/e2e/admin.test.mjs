@@ -406,6 +406,9 @@ test('health and usage render the documented shapes (responses mocked in the bro
     assert.match(git, /❌ unhealthy/);
     assert.match(git, /ejected/);
     assert.match(git, /HTTP 429/);
+    // Origin labels come from the server's table (GET /v1/modes `originLabels`).
+    assert.equal(await page.textContent('#health-body tr[data-origin="git"] td'), 'Git');
+    assert.equal(await page.textContent('#health-body tr[data-origin="cdn"] td'), 'CDN');
     await shot('health-mocked');
     await tab('usage');
     await page.waitForSelector('#usage-body svg.chart');
@@ -425,6 +428,11 @@ test('the autopilot tab shows the policy, refuses an invalid one with its field 
   await page.waitForSelector('#ap-state');
   assert.match(await page.textContent('#ap-state'), /Off/);
   assert.equal(await page.inputValue('#ap-threshold'), '70', 'the seed\'s 70 % is the default');
+  // The target modes are labelled by the server's mode table, not by one of the console's.
+  assert.deepEqual(
+    await page.$$eval('#ap-target option', (os) => os.map((o) => [o.value, o.textContent])),
+    [['hybrid-cdn-git', 'Hybrid CDN→Git'], ['cdn', 'CDN'], ['canary', 'Canary']],
+  );
   const before = await apiCall('GET', '/v1/autopilot', adminToken);
   assert.equal(before.status, 200);
   await page.fill('#ap-threshold', '150');

@@ -588,7 +588,7 @@ pub(crate) async fn test_origin(
 }
 
 /// `GET /v1/modes`: the table of routing modes — id, label, the document's `type` and
-/// `priority` — and the `type` aliases, from the wire contract
+/// `priority` — the `type` aliases and the origin labels, from the wire contract
 /// ([`sourcegate_contract::mode::table`]). The admin console
 /// builds its mode picker and labels from it instead of re-deriving the table. Public and the
 /// same for every caller: `Cache-Control: public, max-age=3600`.

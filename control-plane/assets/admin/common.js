@@ -11,9 +11,10 @@ export const state = {
   history: null,
   dirty: { 'cdn-url': false, 'git-url': false },
   timers: {},
-  // GET /v1/modes: { modes: [{id, label, type, priority}], typeAliases: {alias: type} }, the
-  // server's one mode table (the console keeps none of its own).
-  modes: { modes: [], typeAliases: {} },
+  // GET /v1/modes: { modes: [{id, label, type, priority}], typeAliases: {alias: type},
+  // originLabels: {origin: label} }, the server's one mode table (the console keeps none of
+  // its own).
+  modes: { modes: [], typeAliases: {}, originLabels: {} },
 };
 
 // ---------- small DOM helpers ----------
@@ -90,6 +91,16 @@ export function modeLabel(v) {
   const m = modeOf(v);
   if (!m) return String(v.type);
   return m.type === 'canary' ? `${m.label} ${v.canaryPercent ?? 0} % on CDN` : m.label;
+}
+
+// The label of a mode id (`hybrid-cdn-git` → `Hybrid CDN→Git`), from the server's table.
+export function modeIdLabel(id) {
+  return state.modes.modes.find((m) => m.id === id)?.label ?? id;
+}
+
+// The label of an origin kind (`git` → `Git`), from the server's table.
+export function originLabel(origin) {
+  return state.modes.originLabels?.[origin] ?? origin;
 }
 
 export function modeKey(v) {

@@ -2,7 +2,7 @@
 // PUT /v1/configs/autopilot and expectedVersion), the answering replica's decider, and the
 // latest decisions with their evidence.
 import { api } from '/admin/api.js';
-import { $, h, fmtTime } from '/admin/common.js';
+import { $, h, fmtTime, modeIdLabel } from '/admin/common.js';
 
 let current = null;
 
@@ -22,7 +22,8 @@ function policyForm(p) {
   const select = h(
     'select',
     { id: 'ap-target' },
-    [['hybrid-cdn-git', 'Hybrid CDN→Git'], ['cdn', 'CDN'], ['canary', 'Canary']].map(([v, l]) => h('option', { value: v, selected: v === t }, l)),
+    // The policy's target modes (the autopilot's `target.mode`), labelled by the server's table.
+    ['hybrid-cdn-git', 'cdn', 'canary'].map((v) => h('option', { value: v, selected: v === t }, modeIdLabel(v))),
   );
   return h(
     'form',

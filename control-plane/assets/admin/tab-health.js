@@ -1,6 +1,6 @@
 // The Health tab: the resolver's probes of each origin (GET /v1/origins/health).
 import { api } from '/admin/api.js';
-import { $, h, ago, fmtMs } from '/admin/common.js';
+import { $, h, ago, fmtMs, originLabel } from '/admin/common.js';
 
 export async function loadHealth() {
   const body = $('#health-body');
@@ -32,7 +32,7 @@ export async function loadHealth() {
           h(
             'tr',
             { dataset: { origin: o.origin }, class: o.healthy ? 'healthy' : 'unhealthy' },
-            h('td', {}, o.origin === 'git' ? 'Git' : o.origin === 'cdn' ? 'CDN' : o.origin),
+            h('td', {}, originLabel(o.origin)),
             h(
               'td',
               { class: 'state' },
