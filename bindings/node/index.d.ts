@@ -78,7 +78,7 @@ export interface TelemetryOptions {
   intervalMs?: number;
 }
 
-/** The `marketplace_source` document (seed 003, extended). */
+/** The `marketplace_source` document (docs/seed.md, S2, extended). */
 export interface MarketplaceConfigDocument {
   type: 'git' | 'cdn' | 'cloudflare' | 'hybrid' | 'canary';
   priority?: Array<'git' | 'cdn' | 'cloudflare'>;

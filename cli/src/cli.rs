@@ -119,7 +119,7 @@ pub enum Command {
     /// Ask the control plane to fetch a URL (the admin panel's "Tester" button): status,
     /// latency, size, and whether it is a valid plugin registry. Exit 7 when it is not.
     Test {
-        /// The URL to fetch, e.g. https://cdn.example.com/community-plugins.json
+        /// The URL to fetch, e.g. `https://cdn.example.com/community-plugins.json`
         // Not named `url`: that id belongs to the global `--url`, and clap would merge them.
         #[arg(value_name = "URL")]
         target: String,
@@ -192,7 +192,7 @@ pub enum SetMode {
 /// Options of every `set` mode.
 #[derive(Debug, Clone, Args)]
 pub struct SetOptions {
-    /// New Git base URL (e.g. https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/).
+    /// New Git base URL (e.g. `https://raw.githubusercontent.com/obsidianmd/obsidian-releases/HEAD/`).
     #[arg(long, value_parser = document::parse_origin_url)]
     pub git_url: Option<String>,
     /// New CDN base URL.

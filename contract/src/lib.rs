@@ -21,7 +21,7 @@
 //! | [`event`] | [`SseEvent`], [`EVENT_NAME`]: the Server-Sent Events of `GET /v1/configs/{key}/events` |
 //! | [`telemetry`] | [`TelemetryReport`], [`OriginCounts`], [`OriginsCounts`], [`LatencyMs`], [`Quota`], [`OriginsQuota`]: `POST /v1/telemetry` |
 //! | [`mode`] | [`ModeInfo`], [`MODES`], [`ModeTable`]: mode id ↔ document `type` and `priority` ↔ label |
-//! | [`write`] | [`PutConfig`], [`Rollback`], [`WriteTerms`]: the bodies of `PUT /v1/configs/{key}` and its rollback |
+//! | [`write`](mod@write) | [`PutConfig`], [`Rollback`], [`WriteTerms`]: the bodies of `PUT /v1/configs/{key}` and its rollback |
 
 pub mod config;
 pub mod error;

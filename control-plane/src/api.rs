@@ -347,7 +347,8 @@ pub struct HistoryQuery {
     pub limit: Option<i64>,
 }
 
-/// `GET /v1/configs/{key}/history` (admin).
+/// `GET /v1/configs/{key}/history` (admin): the append-only audit log, who/when/what
+/// (`docs/seed.md`, S12).
 #[utoipa::path(get, path = "/v1/configs/{key}/history", security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key"), HistoryQuery),
     responses(
@@ -372,7 +373,8 @@ pub(crate) async fn history(
     Ok(Json(HistoryPage { items }))
 }
 
-/// `POST /v1/configs/{key}/rollback` (admin).
+/// `POST /v1/configs/{key}/rollback` (admin): an earlier document back as a new version, in
+/// one action (`docs/seed.md`, S12, S14).
 #[utoipa::path(post, path = "/v1/configs/{key}/rollback", request_body = Rollback, security(("bearer" = [])),
     params(("key" = String, Path, description = "configuration key")),
     responses(

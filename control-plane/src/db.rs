@@ -1,6 +1,7 @@
 //! Database access: migrations, per-request role transactions, and the queries of the native API.
 //!
-//! Every request runs in one transaction on the authenticator pool that first does
+//! Public read, admin-only writes (`docs/seed.md`, S4) are the database's decision, not this
+//! module's: every request runs in one transaction on the authenticator pool that first does
 //! `SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`
 //! (PostgREST's `SET LOCAL ROLE` + claims GUC, `docs/references/transactions.rst`), so RLS and
 //! the SQL functions decide what the caller may do. That sequence is written once:

@@ -19,7 +19,7 @@
 //! shown unhealthy, and to admins with the error `refused by the outbound guard: …`. Error
 //! texts and timings are admin-only: they would tell an anonymous caller what answers where.
 //!
-//! **Telemetry** is aggregated in memory by [`crate::telemetry::Aggregator`], per process
+//! **Telemetry** is aggregated in memory by [`crate::telemetry::Batch`], per process
 //! (replicas each hold what they received; a restart starts empty). The body is trusted for
 //! its counters only: the minute is the server's, and nothing in it is echoed or stored
 //! elsewhere.

@@ -1,11 +1,11 @@
-//! Persisted fleet telemetry: each replica's [`Batch`] upsert-added into
+//! Persisted fleet telemetry: each replica's [`Batch`](crate::telemetry::Batch) upsert-added into
 //! `app_private.telemetry_minutes` / `app_private.telemetry_installs`
 //! (`supabase/migrations/20251204000100_autopilot.sql`), and the fleet's series read back.
 //!
 //! One flush is one transaction of **one statement** (two data-modifying CTEs), run as
 //! `service_role` ([`db::begin_service`]): counts and latency sums add, the p99 takes the
 //! maximum, a quota and an install's last report keep the latest (by arrival). A failed flush
-//! puts its batch back ([`Batch::restore`]), so a database outage delays reports without losing
+//! puts its batch back ([`Batch::restore`](crate::telemetry::Batch::restore)), so a database outage delays reports without losing
 //! them. Retention (`--telemetry-retention-minutes`, default 10,080 minutes = 7 days) is pruned
 //! by the same background task once a minute.
 

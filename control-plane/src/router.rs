@@ -65,8 +65,8 @@ fn cors() -> tower_http::cors::CorsLayer {
 }
 
 /// Builds the router over `state` (no socket: usable with `tower::ServiceExt::oneshot`): every
-/// route and the whole middleware stack. The server runs [`app`]: this router behind the
-/// config-read path of [`crate::snapshot_reads`], which answers the same.
+/// route and the whole middleware stack. The server runs `app`: this router behind the
+/// config-read path of `snapshot_reads`, which answers the same.
 pub fn router(state: AppState) -> Router {
     routes(state)
         .layer(cors())

@@ -48,7 +48,7 @@ pub struct Snapshot {
     /// The SSE frame pushed to every stream: `id: <version>`, `event: config`, `data: <json>`.
     pub sse: Bytes,
     /// `sse` as one HTTP/1.1 chunk (RFC 9112, section 7.1: size in hex, CRLF, data, CRLF): the
-    /// bytes [`crate::stream_path`] writes to every stream it serves, framed once per version.
+    /// bytes the connection-level SSE path (`stream_path`) writes to every stream it serves, framed once per version.
     pub sse_chunk: Bytes,
     /// The document (`config_value`) as PostgreSQL prints `jsonb`, byte for byte what
     /// `rpc/get_marketplace_config` answers from the database.

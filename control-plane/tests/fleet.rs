@@ -221,7 +221,10 @@ async fn origin_health_follows_the_document_and_flips_unhealthy_then_healthy() {
     assert_eq!(g["healthy"], true);
     assert!(g["responseTimeMs"].is_number());
     let checked = g["lastCheck"].as_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(checked).is_ok(), "{checked}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(checked).is_ok(),
+        "{checked}"
+    );
 
     // An admin adds the CDN: the probes follow the change pushed by the event hub.
     let admin = admin_token(Uuid::new_v4());

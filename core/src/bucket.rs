@@ -1,4 +1,5 @@
-//! Sticky canary bucketing: an install id → a bucket in `0..10_000`.
+//! Sticky canary bucketing: an install id → a bucket in `0..10_000` (the canary of
+//! `docs/seed.md`, S8, made sticky per install).
 //!
 //! The hash is documented so other SDKs reproduce it exactly (golden vectors in
 //! `test-data/buckets.json` at the repository root):

@@ -1,5 +1,6 @@
 //! Origin health: the pure state machines (active health checks with hysteresis, passive outlier
-//! detection, rate-limit cooldowns) and the lock-free view the router reads.
+//! detection, rate-limit cooldowns) and the lock-free view the router reads (the health checks
+//! of `docs/seed.md`, S10).
 //!
 //! Terms follow Envoy and pingora: an origin becomes *unhealthy* after `unhealthy_threshold`
 //! consecutive failed probes and *healthy* again after `healthy_threshold` consecutive successful

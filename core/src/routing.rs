@@ -1,7 +1,8 @@
 //! The route decision: which origins to try for one request, in which order, and why.
 //!
 //! Pure: it takes the config, the install's bucket and each origin's availability, and does no
-//! I/O. Rules:
+//! I/O. It implements the specification's modes, canary and fallback (`docs/seed.md`, S7–S9).
+//! Rules:
 //!
 //! 1. The mode gives a preferred order: `git` → Git; `cdn` → CDN; `hybrid` → `priority`;
 //!    `canary` → CDN first iff the install's bucket is below `canaryPercent × 100`.

@@ -1,4 +1,5 @@
-//! The last-known-good (LKG) config file and the install-id file.
+//! The last-known-good (LKG) config file and the install-id file. The LKG copy is what keeps an
+//! app routing while the store is down (`docs/seed.md`, S6).
 //!
 //! Both are written atomically: write a temporary file in the same directory, `fsync` it,
 //! `rename` it over the target, then `fsync` the directory. A crash at any point leaves either

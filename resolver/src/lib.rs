@@ -2,9 +2,9 @@
 //!
 //! Decides, for every plugin-registry request an app makes, which origin serves it: a Git raw
 //! host or a CDN. The decision comes from a remote config document (`app_config`, key
-//! `marketplace_source`, seed `003`), so apps already shipped follow a new config without a
-//! rebuild. The resolver caches the document (and persists a last-known-good copy), probes the
-//! origins' health, routes by mode (git, cdn, hybrid CDN→Git or Git→CDN, sticky canary), fails
+//! `marketplace_source`; `docs/seed.md`, S1–S2), so apps already shipped follow a new config
+//! without a rebuild. The resolver caches the document (and persists a last-known-good copy),
+//! probes the origins' health, routes by mode (git, cdn, hybrid CDN→Git or Git→CDN, sticky canary), fails
 //! over on errors and rate limits, and counts what happened.
 //!
 //! ```no_run

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tracing::Instrument;
 use url::Url;
 
-/// The config key read by default (seed `003`).
+/// The config key read by default (`docs/seed.md`, S2).
 pub const DEFAULT_CONFIG_KEY: &str = sourcegate_contract::CONFIG_KEY;
 
 /// A document as a provider returned it, before validation.

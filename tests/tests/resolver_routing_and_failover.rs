@@ -300,9 +300,15 @@ async fn active_health_checks_route_around_and_recover() {
     assert!(h.response_time_ms.is_some() && h.checks >= 1);
     // Dates the resolver writes are RFC 3339, as the control plane's are.
     let checked = h.last_check.as_deref().expect("a probe ran");
-    assert!(chrono::DateTime::parse_from_rfc3339(checked).is_ok(), "{checked}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(checked).is_ok(),
+        "{checked}"
+    );
     let installed = r.config().installed_at;
-    assert!(chrono::DateTime::parse_from_rfc3339(&installed).is_ok(), "{installed}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&installed).is_ok(),
+        "{installed}"
+    );
     let res = r.resolve(REGISTRY_PATH).unwrap();
     assert_eq!(res.origin, OriginKind::Git);
     assert_eq!(

@@ -27,5 +27,5 @@ pub const MAX_INTEGRITY_ENTRIES: usize = 64;
 /// Longest path of an `integrity` object, bytes.
 pub const MAX_INTEGRITY_PATH_BYTES: usize = 1024;
 /// Largest `integrity.size`, bytes: 32 MiB, the default body size cap of
-/// [`crate::ResolverBuilder::max_body_bytes`] (a larger body is refused before it is checked).
+/// the resolver's `ResolverBuilder::max_body_bytes` (a larger body is refused before it is checked).
 pub const MAX_INTEGRITY_SIZE: u64 = 32 << 20;

@@ -1,8 +1,8 @@
 //! The `marketplace_source` config document: its JSON shape, defaults and validation.
 //!
 //! The document is the `config_value` of the `app_config` row whose `config_key` is
-//! `marketplace_source` (seed `003`, "Table Supabase `app_config`"). This module accepts the
-//! seed's exact shape
+//! `marketplace_source` (`docs/seed.md`, S2; S16: any HTTP origin may be named). This module
+//! accepts the seed's exact shape
 //!
 //! ```json
 //! {"type":"cloudflare","priority":["cloudflare","git"],"cloudflareUrl":"https://cdn.example.com/",

@@ -1,5 +1,6 @@
 //! The migration drill: a fleet of app installs moves from a rate-limited Git raw host to a CDN,
-//! driven by an admin through the control plane's API, on the real registry.
+//! driven by an admin through the control plane's API, on the real registry: the migration
+//! scenarios of `docs/seed.md` (S15), rollback (S14) and the automatic switch (S17).
 //!
 //! What runs, all in one process on loopback:
 //! 1. the control plane on its embedded PostgreSQL (no `DATABASE_URL` needed);
@@ -24,7 +25,7 @@
 //! | `rollback-git` | CDN back; admin rolls back to the `git` version | normal | all on Git |
 //! | `steady` | origins send `max-age` (scaled: 2 s); the installs of `rollback-git` re-fetch the unchanged registry, `steady_polls` times each | normal | ≥ 90 % of fetches 304 or fresh; Git bytes per fetch ≥ 10× below the first phase's |
 //! | `registry-update` | both origins publish a new snapshot; the admin then sets the Git document with the snapshot's `integrity` entry (SHA-256, size in bytes) | normal, at least `max-age` + 2 s | zero errors; every fetch started more than `max-age` after the publication serves the new snapshot (installs that follow the flip drop a kept old body at once: it no longer matches the entry) |
-//! | `autopilot-git-pressure` | the admin enables the fleet autopilot ([`autopilot::policy`]: Git usage ≥ 70 % for `autopilot_for_minutes`, errors ≥ 5 % for 2, cooldown 2); a spike saturates Git and no admin acts | spike, until the autopilot acted and the fleet followed, then `phase_secs` more | the autopilot switches the fleet to hybrid CDN→Git, once, live (not a dry run), by `gitPressure`; the report gives its reason (the trigger figures), the time from the load's start to the decision and from the decision to the whole fleet following; zero errors |
+//! | `autopilot-git-pressure` | the admin enables the fleet autopilot (`autopilot::policy`: Git usage ≥ 70 % for `autopilot_for_minutes`, errors ≥ 5 % for 2, cooldown 2); a spike saturates Git and no admin acts | spike, until the autopilot acted and the fleet followed, then `phase_secs` more | the autopilot switches the fleet to hybrid CDN→Git, once, live (not a dry run), by `gitPressure`; the report gives its reason (the trigger figures), the time from the load's start to the decision and from the decision to the whole fleet following; zero errors |
 //! | `autopilot-rollback` | the admin flips to the CDN alone without fallback; the CDN then answers 500 to a fifth of requests | spike, as above | the autopilot rolls back to the previous version (its own hybrid document), once, by `errorRollback`; no request fails once the fleet followed |
 //!
 //! Until `steady`, the origins send `Cache-Control: no-cache`: every fetch reaches its origin

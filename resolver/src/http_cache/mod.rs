@@ -19,8 +19,8 @@
 
 //!
 //! ## Layout
-//! - `mod.rs`: the key, an entry and its freshness ([`Entry`]), the in-memory table and
-//!   [`HttpCache`] (lookup, store, the persisted copy's load and write);
+//! - `mod.rs`: the key, an entry and its freshness (`Entry`), the in-memory table and
+//!   `HttpCache` (lookup, store, the persisted copy's load and write);
 //! - `file.rs`: the persisted file format (a JSON header line with the key and a SHA-256, then
 //!   the body) and the directory's size cap.
 

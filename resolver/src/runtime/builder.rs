@@ -161,7 +161,7 @@ impl ResolverBuilder {
     }
 
     /// How long a fetched config is fresh before a background refresh (default 300 s, the
-    /// seed's 5 minutes; at least 1 ms). Each refresh is scheduled at `ttl × U(0.9, 1.1)` so a
+    /// seed's 5 minutes, `docs/seed.md` S5; at least 1 ms). Each refresh is scheduled at `ttl × U(0.9, 1.1)` so a
     /// fleet does not stampede.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.ttl = ttl.max(Duration::from_millis(1));

@@ -1,4 +1,4 @@
-//! Requests with failover ([`Resolver::fetch`]) and outcomes the host observed itself
+//! Requests with failover ([`Resolver::fetch`]; `docs/seed.md`, S9) and outcomes the host observed itself
 //! ([`Resolver::report_outcome`]): both feed rate-limit cooldowns, outlier ejection and the
 //! stats. A fetch goes through the HTTP cache ([`crate::http_cache`]): fresh kept bodies cost
 //! no request, stale ones are revalidated, and every 2xx body is streamed under a size cap and
