@@ -12,7 +12,7 @@ use sourcegate_control_plane::auth::{Claims, Role, mint_token};
 use sourcegate_control_plane::embedded::testing::{self, TestDatabase};
 use sourcegate_control_plane::settings::Settings;
 use sourcegate_control_plane::{Server, spawn};
-use sourcegate_testkit::{Fault, OriginOptions, OriginStyle, TestOrigin};
+use sourcegate_testkit::{Fault, OriginOptions, OriginPair, OriginStyle, TestOrigin};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use uuid::Uuid;
 
@@ -345,12 +345,7 @@ async fn status_shows_what_each_origin_answers() {
     // Loopback origins in the document: the server must allow private origins.
     let cp = control_plane(true).await;
     let url = cp.server.base_url();
-    let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
-        .await
-        .unwrap();
-    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
-        .await
-        .unwrap();
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     cdn.set_fault(Fault::Status(503));
     let r = sg(
         &url,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sourcegate_control_plane::embedded::testing;
 use sourcegate_control_plane::settings::Settings;
 use sourcegate_testkit::http::Expect as _;
-use sourcegate_testkit::{OriginOptions, OriginStyle, TestOrigin};
+use sourcegate_testkit::{OriginOptions, OriginPair, OriginStyle, TestOrigin};
 use sqlx::Connection as _;
 use uuid::Uuid;
 
@@ -469,12 +469,7 @@ async fn autopilot_rows(c: &mut sqlx::PgConnection) -> Vec<(i64, String, String)
 
 #[tokio::test]
 async fn one_replica_decides_and_the_other_takes_over_when_it_dies() {
-    let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
-        .await
-        .unwrap();
-    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
-        .await
-        .unwrap();
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let db = testing::fresh_database().await.unwrap();
     // Git mode, the CDN named (so the control plane probes it) but not used.
     let mut doc = probe_doc(&git.base_url(), Some(&cdn.base_url()));

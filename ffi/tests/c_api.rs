@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use sourcegate_testkit::{Fault, OriginOptions, OriginStyle, TestOrigin};
+use sourcegate_testkit::{Fault, OriginOptions, OriginPair, OriginStyle, TestOrigin};
 
 mod common;
-use common::{cc, manifest_dir, run, valgrind, work_dir};
+use common::{cc, empty_response, json_response, manifest_dir, run, stub_http, valgrind, work_dir};
 
 struct Origins {
     git: TestOrigin,
@@ -31,12 +31,7 @@ fn origins() -> &'static Origins {
                 .unwrap()
         });
         rt.block_on(async {
-            let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
-                .await
-                .unwrap();
-            let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
-                .await
-                .unwrap();
+            let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
             let stalled = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
                 .await
                 .unwrap();
@@ -95,38 +90,16 @@ fn c_test_program_passes_and_is_valgrind_clean() {
 /// (envelope `{"version", "value"}`); `/events` (SSE push) answers 404. Plain std networking
 /// on a thread: one request per connection.
 fn control_plane_stub(document: serde_json::Value, version: u64) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let body =
         serde_json::json!({ "key": "marketplace_source", "version": version, "value": document })
             .to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("");
-            let response = if path == "/v1/configs/marketplace_source" {
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"v{version}\"\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    .to_string()
-            };
-            let _ = stream.write_all(response.as_bytes());
+    stub_http(move |req| {
+        if req.path == "/v1/configs/marketplace_source" {
+            json_response(version, &body)
+        } else {
+            empty_response("404 Not Found")
         }
-    });
-    format!("http://{addr}")
+    })
 }
 
 #[test]

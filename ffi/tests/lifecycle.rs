@@ -5,14 +5,13 @@
 //! close and offline seen from the server's side.
 #![allow(missing_docs)]
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sourcegate_testkit::{OriginOptions, OriginStyle, TestOrigin};
 
 mod common;
-use common::{cc, manifest_dir, run, valgrind, work_dir};
+use common::{cc, empty_response, json_response, manifest_dir, run, stub_http, valgrind, work_dir};
 
 /// What the stand-in saw.
 #[derive(Default)]
@@ -26,54 +25,30 @@ struct Seen {
 /// /v1/configs/marketplace_source` answers `doc` as version 4 the first time and 5 after,
 /// `POST /v1/telemetry` keeps the report (204); anything else is counted and answered 404.
 fn control_plane(doc: serde_json::Value) -> (String, Arc<Seen>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
     let s = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
+    let url = stub_http(move |req| match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/v1/configs/marketplace_source") => {
+            let n = s.config_gets.fetch_add(1, Ordering::SeqCst);
+            let version = if n == 0 { 4 } else { 5 };
+            let mut d = doc.clone();
+            d["version"] = version.into();
+            let env =
+                serde_json::json!({"key": "marketplace_source", "version": version, "value": d});
+            json_response(version, &env.to_string())
+        }
+        ("POST", "/v1/telemetry") => {
+            if let Ok(v) = serde_json::from_slice(&req.body) {
+                s.reports.lock().unwrap().push(v);
             }
-            let mut length = 0usize;
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                line.clear();
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let response = if request_line.starts_with("GET /v1/configs/marketplace_source ") {
-                let n = s.config_gets.fetch_add(1, Ordering::SeqCst);
-                let version = if n == 0 { 4 } else { 5 };
-                let mut d = doc.clone();
-                d["version"] = version.into();
-                let env = serde_json::json!({"key": "marketplace_source", "version": version, "value": d})
-                    .to_string();
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"v{version}\"\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{env}",
-                    env.len()
-                )
-            } else if request_line.starts_with("POST /v1/telemetry ") {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    s.reports.lock().unwrap().push(v);
-                }
-                "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into()
-            } else {
-                s.other.fetch_add(1, Ordering::SeqCst);
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into()
-            };
-            let _ = stream.write_all(response.as_bytes());
+            empty_response("204 No Content")
+        }
+        _ => {
+            s.other.fetch_add(1, Ordering::SeqCst);
+            empty_response("404 Not Found")
         }
     });
-    (format!("http://{addr}"), seen)
+    (url, seen)
 }
 
 #[test]

@@ -4,7 +4,6 @@
 #![allow(missing_docs)]
 
 use std::ffi::{CStr, CString};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,41 +12,20 @@ use sourcegate_ffi::{
     sg_last_error_message, sg_resolver, sg_resolver_free, sg_resolver_new, sg_status,
 };
 
+mod common;
+use common::{empty_response, stub_http};
+
 /// A loopback HTTP sink counting `POST /v1/telemetry` requests (204 to each); its URL.
 fn telemetry_sink() -> (String, Arc<AtomicUsize>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut length = 0usize;
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                line.clear();
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            if request_line.starts_with("POST /v1/telemetry ") {
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-            let _ = stream.write_all(
-                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
+    let url = stub_http(move |req| {
+        if (req.method.as_str(), req.path.as_str()) == ("POST", "/v1/telemetry") {
+            seen.fetch_add(1, Ordering::SeqCst);
         }
+        empty_response("204 No Content")
     });
-    (format!("http://{addr}/v1/telemetry"), count)
+    (format!("{url}/v1/telemetry"), count)
 }
 
 fn new_resolver(options: &str) -> *mut sg_resolver {

@@ -25,7 +25,7 @@ use sourcegate::provider::{ConfigProvider, ControlPlaneProvider, Fetched, Provid
 use sourcegate::provider::{RawDocument, StaticProvider};
 use sourcegate::telemetry::TelemetrySettings;
 use sourcegate::{BodySource, InstallError, RequestError, Resolver};
-use sourcegate_testkit::{OriginOptions, OriginStyle, REGISTRY_PATH, TestOrigin};
+use sourcegate_testkit::{OriginPair, REGISTRY_PATH, TestOrigin};
 
 /// What the control-plane stand-in counted.
 #[derive(Default)]
@@ -116,14 +116,8 @@ async fn control_plane(document: Value, version: u64) -> (String, Arc<Counts>) {
 }
 
 async fn origins() -> (TestOrigin, TestOrigin) {
-    (
-        TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
-            .await
-            .unwrap(),
-        TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
-            .await
-            .unwrap(),
-    )
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
+    (git, cdn)
 }
 
 /// A CDN-mode document whose health checks probe both origins every 5 s (the document's

@@ -9,16 +9,11 @@ use sourcegate::provider::StaticProvider;
 use sourcegate::routing::Unavailable;
 use sourcegate::{OriginKind, Reason, Resolver};
 use sourcegate_testkit::{
-    Fault, LimitAnswer, OriginOptions, OriginStyle, REGISTRY, REGISTRY_PATH, TestOrigin,
+    Fault, LimitAnswer, OriginOptions, OriginPair, OriginStyle, REGISTRY, REGISTRY_PATH, TestOrigin,
 };
 
 async fn origins() -> (TestOrigin, TestOrigin) {
-    let git = TestOrigin::start(OriginOptions::new(OriginStyle::GitRaw))
-        .await
-        .unwrap();
-    let cdn = TestOrigin::start(OriginOptions::new(OriginStyle::Cdn))
-        .await
-        .unwrap();
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     (git, cdn)
 }
 

@@ -1,5 +1,6 @@
 //! Helpers of the C-driven tests: the shared library's directory, a per-test work directory,
-//! `cc` against the header and the library, and running a program (under valgrind when asked).
+//! `cc` against the header and the library, running a program (under valgrind when asked), and
+//! a one-request-per-connection HTTP stand-in on a std thread ([`stub_http`]).
 #![allow(dead_code)] // each test binary uses a part
 
 use std::path::{Path, PathBuf};
@@ -98,4 +99,65 @@ pub(crate) fn run(exe: &Path, args: &[String], under_valgrind: bool) -> String {
         assert!(stderr.contains("ERROR SUMMARY: 0 errors"), "{stderr}");
     }
     stdout
+}
+
+/// One request as [`stub_http`] hands it to its handler.
+pub(crate) struct StubRequest {
+    /// `GET`, `POST`, …
+    pub(crate) method: String,
+    /// The request target, e.g. `/v1/configs/marketplace_source`.
+    pub(crate) path: String,
+    /// The body (`content-length` bytes; empty without the header).
+    pub(crate) body: Vec<u8>,
+}
+
+/// A loopback HTTP/1.1 stand-in on a std thread: each connection carries one request, which
+/// `answer` turns into the whole response (status line, headers, body; `connection: close`
+/// is the caller's to write). Returns `http://127.0.0.1:<port>`. Plain std networking, so a
+/// C program or the C ABI can talk to it with no runtime of the test's.
+pub(crate) fn stub_http(answer: impl Fn(StubRequest) -> String + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut length = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut words = request_line.split_whitespace();
+            let method = words.next().unwrap_or("").to_owned();
+            let path = words.next().unwrap_or("").to_owned();
+            let response = answer(StubRequest { method, path, body });
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// An empty response with this status line's code and reason (`204 No Content`), closing.
+pub(crate) fn empty_response(status: &str) -> String {
+    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+/// A 200 JSON response with `etag: "v<version>"`, closing.
+pub(crate) fn json_response(version: u64, body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"v{version}\"\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
