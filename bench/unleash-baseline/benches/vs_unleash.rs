@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use unleash_types::client_features::{ClientFeatures, Context};
 use unleash_yggdrasil::{EngineState, UpdateMessage};
 
@@ -139,9 +139,4 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = common::quick();
-    targets = bench
-}
-criterion_main!(benches);
+common::quick_main!(bench);

@@ -13,3 +13,16 @@ pub(crate) fn quick() -> Criterion {
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
 }
+
+/// The bench's `main`: runs `$target` (a `fn(&mut Criterion)`) with [`quick`]'s settings.
+macro_rules! quick_main {
+    ($target:path) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = common::quick();
+            targets = $target
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+pub(crate) use quick_main;
