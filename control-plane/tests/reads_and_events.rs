@@ -104,19 +104,6 @@ async fn fast_read_path_runs_as_the_request_role_and_quotes_safely() {
     ctx.server.shutdown().await;
 }
 
-async fn next_event(
-    stream: &mut (
-             impl futures_util::Stream<Item = Result<eventsource_stream::Event, impl std::fmt::Debug>>
-             + Unpin
-         ),
-) -> eventsource_stream::Event {
-    tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("event within 5 s")
-        .expect("stream open")
-        .expect("valid event")
-}
-
 #[tokio::test]
 async fn sse_delivers_a_flip_within_a_second_and_resumes() {
     use eventsource_stream::Eventsource;

@@ -202,3 +202,19 @@ impl Ctx {
         r.send().await.unwrap()
     }
 }
+
+/// The next Server-Sent Event of `stream`, within 5 s (panics otherwise: a test's push must
+/// arrive well before that).
+pub async fn next_event(
+    stream: &mut (
+             impl futures_util::Stream<Item = Result<eventsource_stream::Event, impl std::fmt::Debug>>
+             + Unpin
+         ),
+) -> eventsource_stream::Event {
+    use futures_util::StreamExt as _;
+    tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+        .await
+        .expect("event within 5 s")
+        .expect("stream open")
+        .expect("valid event")
+}

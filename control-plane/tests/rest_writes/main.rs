@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures_util::StreamExt as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sourcegate_control_plane::auth::{Claims, Role, mint_token};
@@ -82,19 +81,6 @@ async fn table(ctx: &Ctx) -> Value {
     .await
     .unwrap();
     v.unwrap_or(Value::Null)
-}
-
-async fn next_event(
-    stream: &mut (
-             impl futures_util::Stream<Item = Result<eventsource_stream::Event, impl std::fmt::Debug>>
-             + Unpin
-         ),
-) -> eventsource_stream::Event {
-    tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("event within 5 s")
-        .expect("stream open")
-        .expect("valid event")
 }
 
 fn header<'r>(r: &'r reqwest::Response, name: &str) -> Option<&'r str> {
