@@ -7,43 +7,9 @@
  * BUCKET_VECTORS_FILE holds one golden vector per line: "<hex of the install id> <bucket>"
  * (converted from test-data/buckets.json by the Rust test; "-" for the empty id).
  */
-#define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "sourcegate.h"
-
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond, ...)                                                        \
-  do {                                                                          \
-    checks++;                                                                   \
-    if (!(cond)) {                                                              \
-      failures++;                                                               \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fprintf(stderr, " (last error: %s)\n", sg_last_error_message());          \
-    }                                                                           \
-  } while (0)
-
-#define CHECK_STATUS(expr, want)                                                \
-  do {                                                                          \
-    sg_status got_ = (expr);                                                    \
-    CHECK(got_ == (want), "%s returned %s, want %s", #expr,                     \
-          sg_status_name(got_), sg_status_name(want));                          \
-  } while (0)
+#include "check.h"
 
 static const char *git_url, *cdn_url, *stalled_url, *work_dir, *vectors_file;
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static void write_file(const char *path, const char *text) {
   char tmp[1024];
@@ -614,6 +580,5 @@ int main(int argc, char **argv) {
   test_reload_async_and_cancel();
   test_config_flip();
   test_threads();
-  printf("%d checks, %d failures\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  return check_summary();
 }

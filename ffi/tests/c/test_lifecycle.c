@@ -12,47 +12,7 @@
  * TTL), one telemetry report (sent by close) counting the two fetches, nothing from the
  * offline resolvers.
  */
-#define _POSIX_C_SOURCE 200809L
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "sourcegate.h"
-
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond, ...)                                                        \
-  do {                                                                          \
-    checks++;                                                                   \
-    if (!(cond)) {                                                              \
-      failures++;                                                               \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fprintf(stderr, " (last error: %s)\n", sg_last_error_message());          \
-    }                                                                           \
-  } while (0)
-
-#define CHECK_STATUS(expr, want)                                                \
-  do {                                                                          \
-    sg_status got_ = (expr);                                                    \
-    CHECK(got_ == (want), "%s returned %s, want %s", #expr,                     \
-          sg_status_name(got_), sg_status_name(want));                          \
-  } while (0)
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+#include "check.h"
 
 /* The latest config version a config callback saw. */
 static atomic_ullong seen_version = 0;
@@ -181,6 +141,5 @@ int main(int argc, char **argv) {
   test_null_handles();
   test_pause_resume_close(argv[1]);
   test_offline(argv[1], argv[2]);
-  printf("%d checks, %d failures\n", checks, failures);
-  return failures == 0 ? 0 : 1;
+  return check_summary();
 }
