@@ -3,28 +3,10 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const path = require('node:path');
 const { route, SourcegateError } = require('..');
+const { runSuite } = require('../../../test-data/conformance/suite.cjs');
 
-const dir = path.join(__dirname, '..', '..', '..', 'test-data', 'conformance');
-const cases = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
-  .flatMap((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).cases);
-
-test('the suite is there', () => {
-  assert.ok(cases.length >= 20, `${cases.length} cases`);
-});
-
-for (const c of cases) {
-  test(`conformance: ${c.name}`, () => {
-    const input = { document: c.document, installId: c.installId, origins: c.origins };
-    if (c.path !== undefined) input.path = c.path;
-    const got = route(input);
-    assert.deepEqual(got.order, c.expect.order);
-    assert.deepEqual(got.reason, c.expect.reason);
-    if (c.expect.url !== undefined) assert.equal(got.url, c.expect.url);
-  });
-}
+runSuite(route);
 
 test('input the C ABI refuses throws with its status', () => {
   assert.throws(() => route({ document: { type: 'sideways' }, installId: 'a' }),
