@@ -132,87 +132,157 @@ async fn refusals_write_nothing_and_carry_postgrest_bodies() {
     let before = table(&ctx).await;
     let history = ctx.history_count().await;
 
-    // The validator (BEFORE trigger) refuses the document: 422 PT422.
-    let r = send(
-        &ctx,
-        Method::PATCH,
-        KEY_FILTER,
-        Some(&admin),
-        Some("return=representation"),
-        Some(json!({"config_value": {"type": "nope"}})),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(422).await,
-        pgrst(
-            "PT422",
-            "type: type must be one of git, cdn, cloudflare, hybrid, canary",
-            Some("field=type")
-        )
+    // What a refusal answers besides its status: its error code, or the whole body.
+    enum Want {
+        Code(&'static str),
+        Body(Value),
+    }
+    use Want::{Body, Code};
+    // (what it shows, method, path, Prefer, body, status, answer)
+    type Case = (
+        &'static str,
+        Method,
+        &'static str,
+        Option<&'static str>,
+        Option<Value>,
+        u16,
+        Want,
     );
-    let r = send(
-        &ctx,
-        Method::POST,
-        "/rest/v1/app_config?on_conflict=config_key",
-        Some(&admin),
-        Some("resolution=merge-duplicates"),
-        Some(json!({"config_key": "marketplace_source", "config_value": {"type": "git"}})),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(422).await,
-        pgrst(
-            "PT422",
-            "gitUrl: gitUrl is required for type git",
-            Some("field=gitUrl")
-        )
-    );
-    // An unknown column: PGRST204, before the database.
-    let r = send(
-        &ctx,
-        Method::PATCH,
-        KEY_FILTER,
-        Some(&admin),
-        None,
-        Some(json!({"config_value": cdn_doc(), "owner": "me"})),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(400).await,
-        pgrst(
-            "PGRST204",
-            "Could not find the 'owner' column of 'app_config' in the schema cache",
-            None
-        )
-    );
-    // No filter: refused as Supabase's pg-safeupdate does.
-    let r = send(
-        &ctx,
-        Method::PATCH,
-        "/rest/v1/app_config",
-        Some(&admin),
-        None,
-        Some(json!({"config_value": cdn_doc()})),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(400).await,
-        pgrst("21000", "UPDATE requires a WHERE clause", None)
-    );
-    let r = send(
-        &ctx,
-        Method::DELETE,
-        "/rest/v1/app_config",
-        Some(&admin),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(400).await,
-        pgrst("21000", "DELETE requires a WHERE clause", None)
-    );
-    // A body that is not JSON, an array for an update, a non-JSON media type.
+    let upsert = "/rest/v1/app_config?on_conflict=config_key";
+    let cases: Vec<Case> = vec![
+        (
+            "the validator (BEFORE trigger) refuses the document",
+            Method::PATCH,
+            KEY_FILTER,
+            Some("return=representation"),
+            Some(json!({"config_value": {"type": "nope"}})),
+            422,
+            Body(pgrst(
+                "PT422",
+                "type: type must be one of git, cdn, cloudflare, hybrid, canary",
+                Some("field=type"),
+            )),
+        ),
+        (
+            "an upsert of an invalid document",
+            Method::POST,
+            upsert,
+            Some("resolution=merge-duplicates"),
+            Some(json!({"config_key": "marketplace_source", "config_value": {"type": "git"}})),
+            422,
+            Body(pgrst(
+                "PT422",
+                "gitUrl: gitUrl is required for type git",
+                Some("field=gitUrl"),
+            )),
+        ),
+        (
+            "an unknown column, refused before the database",
+            Method::PATCH,
+            KEY_FILTER,
+            None,
+            Some(json!({"config_value": cdn_doc(), "owner": "me"})),
+            400,
+            Body(pgrst(
+                "PGRST204",
+                "Could not find the 'owner' column of 'app_config' in the schema cache",
+                None,
+            )),
+        ),
+        (
+            "an update without a filter (as Supabase's pg-safeupdate refuses it)",
+            Method::PATCH,
+            "/rest/v1/app_config",
+            None,
+            Some(json!({"config_value": cdn_doc()})),
+            400,
+            Body(pgrst("21000", "UPDATE requires a WHERE clause", None)),
+        ),
+        (
+            "a delete without a filter",
+            Method::DELETE,
+            "/rest/v1/app_config",
+            None,
+            None,
+            400,
+            Body(pgrst("21000", "DELETE requires a WHERE clause", None)),
+        ),
+        (
+            "an array for an update",
+            Method::PATCH,
+            KEY_FILTER,
+            None,
+            Some(json!([{"config_value": {}}])),
+            400,
+            Code("PGRST102"),
+        ),
+        (
+            "an upsert repeating a key: PostgreSQL's refusal",
+            Method::POST,
+            upsert,
+            Some("resolution=merge-duplicates"),
+            Some(json!([
+                {"config_key": "feature_flags", "config_value": {"a": 5}},
+                {"config_key": "feature_flags", "config_value": {"a": 6}}
+            ])),
+            400,
+            Body(json!({"code": "21000",
+                   "message": "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                   "details": null,
+                   "hint": "Ensure that no rows proposed for insertion within the same command have duplicate constrained values."})),
+        ),
+        (
+            "mismatched keys in a bulk insert without `columns=`",
+            Method::POST,
+            "/rest/v1/app_config",
+            None,
+            Some(json!([{"config_key": "a", "config_value": {}}, {"config_key": "b"}])),
+            400,
+            Body(pgrst("PGRST102", "All object keys must match", None)),
+        ),
+        (
+            "an unknown table",
+            Method::DELETE,
+            "/rest/v1/users?id=eq.1",
+            None,
+            None,
+            404,
+            Code("PGRST205"),
+        ),
+        (
+            "`limit` on a write",
+            Method::DELETE,
+            "/rest/v1/app_config?version=gte.1&limit=1",
+            None,
+            None,
+            400,
+            Code("PGRST100"),
+        ),
+        (
+            "strict preferences",
+            Method::PATCH,
+            KEY_FILTER,
+            Some("handling=strict, tx=commit"),
+            Some(json!({"config_value": cdn_doc()})),
+            400,
+            Body(pgrst(
+                "PGRST122",
+                "Invalid preferences given with handling=strict",
+                Some("Invalid preferences: tx=commit"),
+            )),
+        ),
+    ];
+    for (what, method, path, prefer, body, status, want) in cases {
+        let r = send(&ctx, method, path, Some(&admin), prefer, body).await;
+        match want {
+            Code(code) => {
+                r.expect(status, code).await;
+            }
+            Body(want) => assert_eq!(r.expect_status(status).await, want, "{what}"),
+        }
+    }
+    // What `send` cannot say: a body that is not JSON, a non-JSON media type, a single object
+    // asked for when two rows match (406, and the update is rolled back).
     let r = ctx
         .http
         .patch(ctx.url(KEY_FILTER))
@@ -227,16 +297,6 @@ async fn refusals_write_nothing_and_carry_postgrest_bodies() {
         r.expect_status(400).await,
         pgrst("PGRST102", "Empty or invalid json", None)
     );
-    let r = send(
-        &ctx,
-        Method::PATCH,
-        KEY_FILTER,
-        Some(&admin),
-        None,
-        Some(json!([{"config_value": {}}])),
-    )
-    .await;
-    r.expect(400, "PGRST102").await;
     let r = ctx
         .http
         .post(ctx.url("/rest/v1/app_config"))
@@ -248,41 +308,6 @@ async fn refusals_write_nothing_and_carry_postgrest_bodies() {
         .await
         .unwrap();
     r.expect(415, "PGRST107").await;
-    // An upsert repeating a key: PostgreSQL's refusal, 400.
-    let r = send(
-        &ctx,
-        Method::POST,
-        "/rest/v1/app_config?on_conflict=config_key",
-        Some(&admin),
-        Some("resolution=merge-duplicates"),
-        Some(json!([
-            {"config_key": "feature_flags", "config_value": {"a": 5}},
-            {"config_key": "feature_flags", "config_value": {"a": 6}}
-        ])),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(400).await,
-        json!({"code": "21000",
-               "message": "ON CONFLICT DO UPDATE command cannot affect row a second time",
-               "details": null,
-               "hint": "Ensure that no rows proposed for insertion within the same command have duplicate constrained values."})
-    );
-    // Mismatched keys in a bulk insert without `columns=`.
-    let r = send(
-        &ctx,
-        Method::POST,
-        "/rest/v1/app_config",
-        Some(&admin),
-        None,
-        Some(json!([{"config_key": "a", "config_value": {}}, {"config_key": "b"}])),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(400).await,
-        pgrst("PGRST102", "All object keys must match", None)
-    );
-    // A single object asked for, two rows matched: 406 and the update is rolled back.
     let r = ctx
         .http
         .patch(ctx.url("/rest/v1/app_config?config_key=neq.marketplace_source"))
@@ -300,44 +325,6 @@ async fn refusals_write_nothing_and_carry_postgrest_bodies() {
             "PGRST116",
             "Cannot coerce the result to a single JSON object",
             Some("The result contains 2 rows")
-        )
-    );
-    // Unknown table, `limit` on a write, strict preferences.
-    let r = send(
-        &ctx,
-        Method::DELETE,
-        "/rest/v1/users?id=eq.1",
-        Some(&admin),
-        None,
-        None,
-    )
-    .await;
-    r.expect(404, "PGRST205").await;
-    let r = send(
-        &ctx,
-        Method::DELETE,
-        "/rest/v1/app_config?version=gte.1&limit=1",
-        Some(&admin),
-        None,
-        None,
-    )
-    .await;
-    r.expect(400, "PGRST100").await;
-    let r = send(
-        &ctx,
-        Method::PATCH,
-        KEY_FILTER,
-        Some(&admin),
-        Some("handling=strict, tx=commit"),
-        Some(json!({"config_value": cdn_doc()})),
-    )
-    .await;
-    assert_eq!(
-        r.expect_status(400).await,
-        pgrst(
-            "PGRST122",
-            "Invalid preferences given with handling=strict",
-            Some("Invalid preferences: tx=commit")
         )
     );
 
