@@ -26,6 +26,18 @@ async fn maintenance(ctx: &Ctx) -> sqlx::PgConnection {
     sqlx::PgConnection::connect(&url).await.unwrap()
 }
 
+/// Lets new connections into the test database again, or refuses them (`ALLOW_CONNECTIONS`;
+/// sessions already open keep working), over `su`, a session on the maintenance database.
+async fn allow_connections(su: &mut sqlx::PgConnection, ctx: &Ctx, allow: bool) {
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS {allow}",
+        ctx.db.name
+    ))
+    .execute(su)
+    .await
+    .unwrap();
+}
+
 async fn terminate_listener(ctx: &Ctx) -> i64 {
     let mut su = maintenance(ctx).await;
     sqlx::query_scalar(
@@ -312,13 +324,7 @@ async fn terminated_listener_resyncs_and_loses_no_version() {
     let mut su = maintenance(&ctx).await;
     // Opened before connections are refused: existing sessions keep working.
     let mut owner = superuser(&ctx).await;
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false",
-        ctx.db.name
-    ))
-    .execute(&mut su)
-    .await
-    .unwrap();
+    allow_connections(&mut su, &ctx, false).await;
     assert_eq!(terminate_listener(&ctx).await, 1);
     sqlx::query(
         "UPDATE public.app_config SET config_value = $1 WHERE config_key = 'marketplace_source'",
@@ -328,13 +334,7 @@ async fn terminated_listener_resyncs_and_loses_no_version() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
-        ctx.db.name
-    ))
-    .execute(&mut su)
-    .await
-    .unwrap();
+    allow_connections(&mut su, &ctx, true).await;
     // The listener reconnects, re-reads every key and pushes version 2.
     let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
         .await
@@ -388,13 +388,7 @@ async fn readiness_follows_the_listener() {
     // Refuse new connections and end every session of the database (the listener would
     // otherwise reconnect at once through an idle pool connection).
     let mut su = maintenance(&ctx).await;
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS false",
-        ctx.db.name
-    ))
-    .execute(&mut su)
-    .await
-    .unwrap();
+    allow_connections(&mut su, &ctx, false).await;
     terminate_all(&ctx).await;
     // 503 at once (the database is unreachable); the listener itself counts as down only past
     // the bound.
@@ -433,13 +427,7 @@ async fn readiness_follows_the_listener() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS true",
-        ctx.db.name
-    ))
-    .execute(&mut su)
-    .await
-    .unwrap();
+    allow_connections(&mut su, &ctx, true).await;
     let t0 = Instant::now();
     while ready(ctx.http.clone(), ctx.url("/ready")).await != 200 {
         assert!(t0.elapsed() < Duration::from_secs(10), "never ready again");
