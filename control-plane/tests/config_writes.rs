@@ -407,18 +407,7 @@ async fn invalid_document_is_422_and_changes_nothing() {
             "healthCheck.path",
         ),
     ] {
-        let r = ctx
-            .rest_rpc(
-                "update_app_config",
-                Some(&admin),
-                json!({"p_key":"marketplace_source","p_value":doc}),
-            )
-            .await;
-        assert_eq!(r.status(), 422, "{doc}");
-        assert_eq!(
-            r.json::<Value>().await.unwrap()["details"],
-            format!("field={field}")
-        );
+        rpc_refuses(&ctx, &admin, &doc, field).await;
     }
     assert_eq!(ctx.get_config().await["version"], 1);
     assert_eq!(ctx.history_count().await, 1);
@@ -515,19 +504,25 @@ async fn integrity_round_trips_through_put_and_get() {
             (e["code"].as_str(), e["field"].as_str()),
             (Some("invalid_config"), Some(field))
         );
-        let r = ctx
-            .rest_rpc(
-                "update_app_config",
-                Some(&admin),
-                json!({"p_key": "marketplace_source", "p_value": d}),
-            )
-            .await;
-        assert_eq!(r.status(), 422, "{bad}");
-        assert_eq!(
-            r.json::<Value>().await.unwrap()["details"],
-            format!("field={field}")
-        );
+        rpc_refuses(&ctx, &admin, &d, field).await;
     }
     assert_eq!(ctx.get_config().await["version"], 3);
     ctx.server.shutdown().await;
+}
+
+/// `update_app_config(p_value => doc)` as `admin` is refused: 422, `details` naming `field`.
+async fn rpc_refuses(ctx: &Ctx, admin: &str, doc: &Value, field: &str) {
+    let r = ctx
+        .rest_rpc(
+            "update_app_config",
+            Some(admin),
+            json!({"p_key": "marketplace_source", "p_value": doc}),
+        )
+        .await;
+    assert_eq!(r.status(), 422, "{doc}");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["details"],
+        format!("field={field}"),
+        "{doc}"
+    );
 }
