@@ -415,6 +415,7 @@ test('health and usage render the documented shapes (responses mocked in the bro
     assert.equal(await page.locator('#usage-body svg.chart polyline').count(), 5);
     assert.match(await page.textContent('#usage-body .share-row[data-key="canary"]'), /90\.0 %/);
     assert.match(await page.textContent('#usage-body .stats'), /p50 \/ p99/);
+    assert.match(await page.textContent('#usage-body .legend'), /Git requests.*CDN requests/);
     await shot('usage-mocked');
   } finally {
     await page.unroute('**/v1/origins/health');

@@ -1,7 +1,7 @@
 // The Usage tab: fleet telemetry of the last 60 minutes (GET /v1/telemetry/summary).
 import { api } from '/admin/api.js';
 import { lineChart, legend } from '/admin/chart.js';
-import { $, h, fmtMs } from '/admin/common.js';
+import { $, h, fmtMs, originLabel } from '/admin/common.js';
 
 function sumObj(o) {
   return Object.values(o || {}).reduce((a, b) => a + (Number(b) || 0), 0);
@@ -44,8 +44,8 @@ export async function loadUsage() {
   });
   const g = (m, o, k) => Number((m[o] || {})[k]) || 0;
   const series = [
-    { name: 'Git requests', cls: 's-git', values: minutes.map((m) => g(m, 'git', 'requests')) },
-    { name: 'CDN requests', cls: 's-cdn', values: minutes.map((m) => g(m, 'cdn', 'requests')) },
+    { name: `${originLabel('git')} requests`, cls: 's-git', values: minutes.map((m) => g(m, 'git', 'requests')) },
+    { name: `${originLabel('cdn')} requests`, cls: 's-cdn', values: minutes.map((m) => g(m, 'cdn', 'requests')) },
     { name: '429 (rate-limited)', cls: 's-429', values: minutes.map((m) => g(m, 'git', 'rateLimited') + g(m, 'cdn', 'rateLimited')) },
     { name: 'Errors', cls: 's-err', values: minutes.map((m) => (Number(m.errors) || 0) + g(m, 'git', 'failures') + g(m, 'cdn', 'failures')) },
     { name: 'Fallbacks', cls: 's-fb', values: minutes.map((m) => Number(m.fallbacks) || 0) },
