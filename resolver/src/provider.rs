@@ -371,7 +371,10 @@ fn default_client(
         .map_err(|source| ProviderError::Http { provider, source })
 }
 
-/// The control plane's envelope around a document (`GET /v1/configs/{key}`, SSE `data:`).
+/// The control plane's envelope around a document (`GET /v1/configs/{key}`, SSE `data:`): the
+/// two fields of [`sourcegate_contract::ConfigView`] a resolver needs. Reading only these (not
+/// the whole view) is deliberate: an app already shipped keeps reading its config whatever the
+/// view gains or drops later.
 #[derive(Debug, Deserialize)]
 struct Envelope {
     version: u64,
@@ -534,7 +537,7 @@ impl ControlPlaneProvider {
             .eventsource()
             .filter_map(|ev| async move {
                 match ev {
-                    Ok(ev) if ev.event == "config" => Some(
+                    Ok(ev) if ev.event == sourcegate_contract::event::EVENT_NAME => Some(
                         serde_json::from_str::<Envelope>(&ev.data)
                             .map(RawDocument::from)
                             .map_err(|e| decode(P, e)),
@@ -615,5 +618,27 @@ impl ConfigProvider for StaticProvider {
             }
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The envelope reads what the control plane serialises: the contract's `ConfigView`.
+    #[test]
+    fn the_envelope_reads_the_contracts_config_view() {
+        let view = sourcegate_contract::ConfigView {
+            key: sourcegate_contract::CONFIG_KEY.into(),
+            version: 7,
+            value: serde_json::json!({"type": "git", "gitUrl": "https://g.example/"}),
+            updated_at: chrono::Utc::now(),
+            updated_by: None,
+            actor: None,
+        };
+        let env: Envelope = serde_json::from_value(serde_json::to_value(&view).unwrap()).unwrap();
+        let raw = RawDocument::from(env);
+        assert_eq!(raw.version, Some(7));
+        assert_eq!(raw.value, view.value);
     }
 }
