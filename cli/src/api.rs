@@ -227,7 +227,7 @@ impl Client {
             let url = url.clone();
             async move {
                 match ev {
-                    Ok(ev) if ev.event == "config" => {
+                    Ok(ev) if ev.event == sourcegate_contract::EVENT_NAME => {
                         Some(serde_json::from_str::<ConfigView>(&ev.data).map_err(|e| {
                             CliError::Protocol {
                                 url,
