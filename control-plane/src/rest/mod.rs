@@ -96,7 +96,8 @@
 //! - `openapi`: the root endpoint's document;
 //! - `request`: the checks every request passes first (key, JWT, schema header, JSON body);
 //! - `handlers`: the table read, the RPCs, the fallbacks;
-//! - `write`: the table writes (`PATCH`, `POST`, `DELETE`).
+//! - `write`: the table writes (`PATCH`, `POST`, `DELETE`), with `write::prefs` (the `Prefer`
+//!   header of a write).
 
 mod error;
 mod handlers;

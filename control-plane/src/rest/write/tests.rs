@@ -1,3 +1,5 @@
+use axum::http::HeaderMap;
+
 use super::*;
 
 fn headers(prefer: &[&str]) -> HeaderMap {
