@@ -157,6 +157,7 @@ export interface Stats {
   integrityFailures: number;
   git: OriginStats;
   cdn: OriginStats;
+  /** The config in use; `installedAt` is RFC 3339 in UTC with milliseconds (`2026-12-04T21:25:11.123Z`). */
   config: { version: number; source: unknown; installedAt: string; document: MarketplaceConfigDocument };
   health: Array<Record<string, unknown>>;
   installId: string;

@@ -416,7 +416,8 @@ sg_status sg_resolver_report_outcome(const struct sg_resolver *resolver,
 // `cloudflareRequests`, `cdnRequests`, `fallbacks`, `errors`, `rateLimited`,
 // `averageResponseTimeMs`, percentiles, per-origin `git`/`cdn`), plus `config`
 // (`version`, `source`, `installedAt`, `mode`), `health` (one entry per origin), `installId`
-// and `bucket`.
+// and `bucket`. Dates (`installedAt`, each origin's `lastCheck`) are RFC 3339 in UTC with
+// milliseconds.
 //
 // # Safety
 // `resolver` must be a live handle; `out` valid for a write of one pointer.
