@@ -115,11 +115,6 @@ async fn control_plane(document: Value, version: u64) -> (String, Arc<Counts>) {
     (format!("http://{addr}/"), counts)
 }
 
-async fn origins() -> (TestOrigin, TestOrigin) {
-    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
-    (git, cdn)
-}
-
 /// A CDN-mode document whose health checks probe both origins every 5 s (the document's
 /// shortest interval).
 fn probed_doc(git: &TestOrigin, cdn: &TestOrigin) -> Value {
@@ -149,7 +144,7 @@ fn reports(c: &Counts) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_stops_probes_stream_and_telemetry_and_resume_revalidates_once() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let (base, counts) = control_plane(probed_doc(&git, &cdn), 4).await;
     let r = Resolver::builder(git.base_url().parse().unwrap())
         .provider(ControlPlaneProvider::new(base.parse().unwrap()).unwrap())
@@ -227,7 +222,7 @@ async fn pause_stops_probes_stream_and_telemetry_and_resume_revalidates_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_flushes_the_last_telemetry_delta_and_ends_the_background_work() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let (base, counts) = control_plane(probed_doc(&git, &cdn), 4).await;
     let r = Resolver::builder(git.base_url().parse().unwrap())
         .provider(ControlPlaneProvider::new(base.parse().unwrap()).unwrap())
@@ -289,7 +284,7 @@ async fn close_flushes_the_last_telemetry_delta_and_ends_the_background_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_sends_no_report_when_nothing_was_counted() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let (base, counts) = control_plane(probed_doc(&git, &cdn), 4).await;
     let r = Resolver::builder(git.base_url().parse().unwrap())
         .provider(ControlPlaneProvider::new(base.parse().unwrap()).unwrap())
@@ -308,7 +303,7 @@ async fn close_sends_no_report_when_nothing_was_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_makes_no_request_and_serves_what_was_kept() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let (base, counts) = control_plane(probed_doc(&git, &cdn), 4).await;
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("sourcegate.json");

@@ -12,11 +12,6 @@ use sourcegate_testkit::{
     Fault, LimitAnswer, OriginOptions, OriginPair, OriginStyle, REGISTRY, REGISTRY_PATH, TestOrigin,
 };
 
-async fn origins() -> (TestOrigin, TestOrigin) {
-    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
-    (git, cdn)
-}
-
 fn doc(git: &TestOrigin, cdn: &TestOrigin, extra: serde_json::Value) -> serde_json::Value {
     let mut d = json!({
         "gitUrl": git.base_url(),
@@ -41,7 +36,7 @@ fn resolver(git: &TestOrigin, value: serde_json::Value) -> Resolver {
 
 #[tokio::test]
 async fn each_mode_routes_to_its_origin() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let cases = [
         (json!({"type": "git"}), OriginKind::Git),
         (json!({"type": "cdn"}), OriginKind::Cdn),
@@ -89,7 +84,7 @@ async fn each_mode_routes_to_its_origin() {
 
 #[tokio::test]
 async fn fails_over_on_5xx_and_respects_fallback_off() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     cdn.set_fault(Fault::Status(503));
     let r = resolver(&git, doc(&git, &cdn, json!({"type": "cdn"})));
     let resp = r.fetch(REGISTRY_PATH).await.unwrap();
@@ -117,7 +112,7 @@ async fn fails_over_on_5xx_and_respects_fallback_off() {
 
 #[tokio::test]
 async fn transport_errors_fail_over() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let dead = "http://127.0.0.1:9/"; // discard port: nothing listens there
     let mut d = doc(&git, &cdn, json!({"type": "cdn"}));
     d["cdnUrl"] = json!(dead);
@@ -129,7 +124,7 @@ async fn transport_errors_fail_over() {
 
 #[tokio::test]
 async fn git_429_switches_to_cdn_until_retry_after_then_recovers() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     git.set_fault(Fault::RateLimited {
         retry_after_secs: 1,
     });
@@ -202,7 +197,7 @@ async fn rate_limit_headers_set_the_cooldown() {
 
 #[tokio::test]
 async fn a_cdn_403_is_not_a_rate_limit() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     cdn.set_fault(Fault::Status(403));
     let r = resolver(&git, doc(&git, &cdn, json!({"type": "cdn"})));
     assert_eq!(
@@ -215,7 +210,7 @@ async fn a_cdn_403_is_not_a_rate_limit() {
 
 #[tokio::test]
 async fn outlier_detection_ejects_after_consecutive_5xx() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     cdn.set_fault(Fault::Status(502));
     let d = doc(
         &git,
@@ -244,7 +239,7 @@ async fn outlier_detection_ejects_after_consecutive_5xx() {
 
 #[tokio::test]
 async fn panic_mode_when_every_origin_is_down() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     git.set_fault(Fault::RateLimited {
         retry_after_secs: 30,
     });
@@ -271,7 +266,7 @@ async fn panic_mode_when_every_origin_is_down() {
 
 #[tokio::test]
 async fn active_health_checks_route_around_and_recover() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let d = doc(
         &git,
         &cdn,
@@ -323,7 +318,7 @@ async fn active_health_checks_route_around_and_recover() {
 
 #[tokio::test]
 async fn canary_share_is_within_one_and_a_half_points_and_sticky() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let mut on_cdn_before: Vec<bool> = Vec::new();
     for percent in [1.0, 10.0, 25.5, 50.0, 90.0] {
         let r = resolver(
@@ -372,7 +367,7 @@ fn golden_bucket_vectors() {
 
 #[tokio::test]
 async fn paths_are_joined_not_concatenated() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let mut d = doc(&git, &cdn, json!({"type": "git"}));
     d["gitUrl"] = json!(format!(
         "{}obsidianmd/obsidian-releases/HEAD",
@@ -395,7 +390,7 @@ async fn paths_are_joined_not_concatenated() {
 
 #[tokio::test]
 async fn reported_outcomes_feed_rate_limits_and_stats() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let r = Arc::new(resolver(&git, doc(&git, &cdn, json!({"type": "git"}))));
     r.resolve_url(REGISTRY_PATH).await.unwrap();
     r.report_outcome(
@@ -417,7 +412,7 @@ async fn reported_outcomes_feed_rate_limits_and_stats() {
 /// With the CDN down, the builder's default Git URL is the fallback.
 #[tokio::test]
 async fn the_seed_document_falls_back_to_the_default_git_url() {
-    let (git, cdn) = origins().await;
+    let OriginPair { git, cdn } = OriginPair::start().await.unwrap();
     let seed = json!({
         "type": "cloudflare",
         "priority": ["cloudflare"],
