@@ -44,13 +44,10 @@ async fn etag_and_304() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["etag"], "\"2\"");
-    let r = ctx
-        .http
+    ctx.http
         .get(ctx.url("/v1/configs/unknown"))
-        .send()
-        .await
-        .unwrap();
-    r.expect(404, "not_found").await;
+        .expect(404, "not_found")
+        .await;
     ctx.server.shutdown().await;
 }
 

@@ -86,15 +86,12 @@ async fn origin_test_refuses_private_targets() {
             "{target}"
         );
     }
-    let r = ctx
-        .http
+    ctx.http
         .post(ctx.url("/v1/origins/test"))
         .bearer_auth(service_token())
         .json(&json!({"url": "file:///etc/passwd"}))
-        .send()
-        .await
-        .unwrap();
-    r.expect(400, "bad_request").await;
+        .expect(400, "bad_request")
+        .await;
     ctx.server.shutdown().await;
 }
 

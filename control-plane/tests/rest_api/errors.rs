@@ -67,32 +67,23 @@ async fn bad_jwts_are_refused_with_postgrest_codes() {
 #[tokio::test]
 async fn rest_subset_refuses_what_it_does_not_implement() {
     let ctx = start().await;
-    let r = ctx
-        .http
+    ctx.http
         .put(ctx.url("/rest/v1/app_config"))
         .header("apikey", "k")
         .json(&json!({"config_key":"x","config_value":{}}))
-        .send()
-        .await
-        .unwrap();
-    r.expect(405, "PGRST117").await;
-    let r = ctx
-        .http
+        .expect(405, "PGRST117")
+        .await;
+    ctx.http
         .get(ctx.url("/rest/v1/app_config"))
         .header("apikey", "k")
         .header("accept-profile", "auth")
-        .send()
-        .await
-        .unwrap();
-    r.expect(406, "PGRST106").await;
-    let r = ctx
-        .http
+        .expect(406, "PGRST106")
+        .await;
+    ctx.http
         .get(ctx.url("/rest/v1/app_config?select=password"))
         .header("apikey", "k")
-        .send()
-        .await
-        .unwrap();
-    r.expect(400, "42703").await;
+        .expect(400, "42703")
+        .await;
     let r = ctx
         .http
         .get(ctx.url("/rest/v1/app_config?version=gt.0&order=version.desc&limit=1"))
@@ -105,14 +96,11 @@ async fn rest_subset_refuses_what_it_does_not_implement() {
         r.json::<Value>().await.unwrap().as_array().unwrap().len(),
         1
     );
-    let r = ctx
-        .http
+    ctx.http
         .get(ctx.url("/rest/v1/app_config?version=eq.notanumber"))
         .header("apikey", "k")
-        .send()
-        .await
-        .unwrap();
-    r.expect(400, "22P02").await;
+        .expect(400, "22P02")
+        .await;
     ctx.server.shutdown().await;
 }
 

@@ -47,15 +47,13 @@ async fn anonymous_read_via_rest_and_rpc() {
     assert_eq!(obj["config_key"], "marketplace_source");
 
     // 0 rows with a single-object request → 406 PGRST116.
-    let r = ctx
+    let e = ctx
         .http
         .get(ctx.url("/rest/v1/app_config?config_key=eq.nope"))
         .header("apikey", "k")
         .header("accept", "application/vnd.pgrst.object+json")
-        .send()
-        .await
-        .unwrap();
-    let e = r.expect(406, "PGRST116").await;
+        .expect(406, "PGRST116")
+        .await;
     assert_eq!(e["details"], "The result contains 0 rows");
 
     // RPC returns the raw document.
@@ -72,33 +70,24 @@ async fn anonymous_read_via_rest_and_rpc() {
     assert_eq!(r.status(), 401);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["message"], "No API key found in request");
-    let r = ctx
-        .http
+    ctx.http
         .get(ctx.url("/rest/v1/users"))
         .header("apikey", "k")
-        .send()
-        .await
-        .unwrap();
-    r.expect(404, "PGRST205").await;
+        .expect(404, "PGRST205")
+        .await;
     let r = ctx.rest_rpc("drop_everything", None, json!({})).await;
     r.expect(404, "PGRST202").await;
-    let r = ctx
-        .http
+    ctx.http
         .get(ctx.url("/rest/v1/app_config?config_key=fts.x"))
         .header("apikey", "k")
-        .send()
-        .await
-        .unwrap();
-    r.expect(400, "PGRST100").await;
+        .expect(400, "PGRST100")
+        .await;
     // anon may not read the history (table privilege) → 401 like PostgREST without a JWT.
-    let r = ctx
-        .http
+    ctx.http
         .get(ctx.url("/rest/v1/app_config_history"))
         .header("apikey", "k")
-        .send()
-        .await
-        .unwrap();
-    r.expect(401, "42501").await;
+        .expect(401, "42501")
+        .await;
     ctx.server.shutdown().await;
 }
 
