@@ -3,6 +3,7 @@
 //! handshake far enough to receive the certificate and refuses it as not issued by a trusted
 //! root, rather than failing for want of a provider or a TLS backend.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -17,14 +18,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn self_signed_server() -> Server {
@@ -50,30 +43,32 @@ fn self_signed_server() -> Server {
         .expect("the openssl CLI")
         .success();
     assert!(ok, "openssl req failed");
-    let port = free_port();
-    let child = Command::new("openssl")
-        .args(["s_server", "-quiet", "-www", "-accept"])
-        .arg(format!("127.0.0.1:{port}"))
+    // Port 0: the kernel picks a free port and s_server prints it (`ACCEPT 127.0.0.1:<port>`)
+    // once it listens. A port picked here and handed over would race the tests running beside
+    // this one: two servers could be given the same port.
+    let mut child = Command::new("openssl")
+        .args(["s_server", "-www", "-accept", "127.0.0.1:0"])
         .arg("-cert")
         .arg(&cert)
         .arg("-key")
         .arg(&key)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("ACCEPT 127.0.0.1:")?.trim().parse().ok())
+        .expect("openssl s_server did not start");
+    // Keep reading what it prints, so a full pipe never blocks it.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server {
         child,
         port,
         _dir: dir,
-    };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("openssl s_server did not start");
 }
 
 /// The error and its sources, as one string.
